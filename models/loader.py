@@ -1,0 +1,87 @@
+"""File ⇄ domain conversion: scenario files in JSON or YAML (MODEL.md section 1).
+
+This is the only module that reads or writes scenario files. YAML is read with a loader that
+treats ``1e-4`` as a number, as JSON and YAML 1.2 do (PyYAML's YAML 1.1 resolver reads it as
+text).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .scenario import FieldViolation, Scenario, ScenarioError, parse_scenario, scenario_to_dict
+
+
+class _Yaml12ishLoader(yaml.SafeLoader):
+    """SafeLoader whose float resolver also accepts exponents without a dot (1e-4, 2E5)."""
+
+
+_Yaml12ishLoader.yaml_implicit_resolvers = {
+    k: [r for r in v if r[0] != "tag:yaml.org,2002:float"]
+    for k, v in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_Yaml12ishLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(
+        r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
+        |[-+]?(?:[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)
+        |\.[0-9_]+(?:[eE][-+]?[0-9]+)?
+        |[-+]?\.(?:inf|Inf|INF)
+        |\.(?:nan|NaN|NAN))$""",
+        re.X,
+    ),
+    list("-+0123456789."),
+)
+
+
+def parse_text(text: str, fmt: str = "yaml") -> Any:
+    """Parse JSON or YAML text into plain data; syntax errors become a ScenarioError."""
+    try:
+        if fmt == "json":
+            return json.loads(text)
+        return yaml.load(text, Loader=_Yaml12ishLoader)  # noqa: S506 - a SafeLoader subclass
+    except json.JSONDecodeError as exc:
+        raise ScenarioError([FieldViolation("<file>", f"JSON syntax error at line {exc.lineno}, column {exc.colno}: {exc.msg}")]) from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ScenarioError([FieldViolation("<file>", f"YAML syntax error{where}: {problem}")]) from None
+
+
+def load_scenario_text(text: str, fmt: str = "yaml") -> Scenario:
+    return parse_scenario(parse_text(text, fmt))
+
+
+def load_scenario_file(path: str | Path) -> Scenario:
+    """Read and validate a scenario file; the format follows the extension (.json, else YAML)."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ScenarioError([FieldViolation("<file>", f"cannot read {p}: {exc.strerror}")]) from None
+    except UnicodeDecodeError:
+        raise ScenarioError([FieldViolation("<file>", f"{p} is not UTF-8 text")]) from None
+    return load_scenario_text(text, "json" if p.suffix.lower() == ".json" else "yaml")
+
+
+def dump_scenario(s: Scenario, fmt: str = "yaml") -> str:
+    """Write a scenario in its canonical form (every default explicit)."""
+    data = scenario_to_dict(s)
+    if fmt == "json":
+        return json.dumps(data, indent=2)
+    return yaml.safe_dump(data, sort_keys=False)
+
+
+def builtin_example_path() -> Path:
+    """The embedded example scenario (examples/global_expansion.yaml)."""
+    return Path(__file__).resolve().parent / "data" / "global_expansion.yaml"
+
+
+def load_builtin_example() -> Scenario:
+    return load_scenario_file(builtin_example_path())
