@@ -1,0 +1,185 @@
+"""Run HiGHS on a built model through Pyomo's persistent interface (``SolverFactory('highs')``).
+
+The built :class:`~.formulation.AllocationModel` keeps its solver object, so a re-solve after a
+mutable-Param change (a sweep) only pushes the changed bounds to HiGHS. Progress events come
+from HiGHS callbacks (improving solution, MIP interrupt polling); ``should_stop`` is polled from
+the interrupt callbacks, so a cancel or an expired deadline stops the run promptly.
+Status is reported honestly: a run stopped by a limit with an incumbent is ``feasible``.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+
+from .formulation import AllocationModel
+
+ProgressCallback = Callable[[dict[str, Any]], None]
+
+STATUSES = ("optimal", "feasible", "infeasible", "unbounded", "no_solution", "cancelled")
+
+
+@dataclass
+class SolveOutcome:
+    status: str
+    objective_value: float | None
+    best_bound: float | None
+    gap: float | None
+    values: np.ndarray | None  # global variable vector (see formulation), None without a solution
+    transfer_seconds: float
+    solver_seconds: float
+    highs_status: str
+    message: str = ""
+    node_count: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _solver_for(am: AllocationModel) -> Any:
+    from pyomo.contrib.solver.common.factory import SolverFactory
+
+    opt = getattr(am, "_solver", None)
+    if opt is None:
+        opt = SolverFactory("highs")
+        am._solver = opt  # type: ignore[attr-defined]
+    return opt
+
+
+def solve_model(
+    am: AllocationModel,
+    *,
+    time_limit: float | None = None,
+    mip_rel_gap: float | None = None,
+    threads: int = 1,
+    on_progress: ProgressCallback | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    progress_interval: float = 0.25,
+) -> SolveOutcome:
+    """Solve (or re-solve) the model; limits default to the scenario's ``solver`` section."""
+    import highspy
+
+    sc = am.scenario
+    time_limit = sc.solver.time_limit_seconds if time_limit is None else time_limit
+    mip_rel_gap = sc.solver.mip_rel_gap if mip_rel_gap is None else mip_rel_gap
+    opt = _solver_for(am)
+
+    t0 = time.perf_counter()
+    first = getattr(opt, "_model", None) is not am.model
+    if first:
+        opt.set_instance(am.model)  # the transfer Pyomo -> HiGHS
+    transfer = time.perf_counter() - t0
+    h = opt._solver_model
+
+    started = time.perf_counter()
+    state: dict[str, Any] = {"stopped": False, "last_emit": 0.0, "best": None}
+
+    def emit(kind: str, out: Any) -> None:
+        if on_progress is None:
+            return
+        try:
+            event = {
+                "kind": kind,
+                "objective": float(out.objective_function_value),
+                "best_bound": float(out.mip_dual_bound),
+                "gap": float(out.mip_gap),
+                "elapsed_seconds": time.perf_counter() - started,
+                "nodes": int(out.mip_node_count),
+            }
+        except Exception:  # noqa: BLE001 - a progress event must never break a solve
+            return
+        on_progress(event)
+
+    def on_interrupt(e: Any) -> None:
+        if should_stop is not None and should_stop():
+            state["stopped"] = True
+            e.interrupt()
+            return
+        now = time.perf_counter()
+        if on_progress is not None and now - state["last_emit"] >= progress_interval:
+            state["last_emit"] = now
+            emit("progress", e.data_out)
+
+    def on_improving(e: Any) -> None:
+        state["last_emit"] = time.perf_counter()
+        emit("incumbent", e.data_out)
+
+    subscriptions = []
+    if should_stop is not None or on_progress is not None:
+        for cb in (h.cbMipInterrupt, h.cbSimplexInterrupt, h.cbIpmInterrupt):
+            cb.subscribe(on_interrupt)
+            subscriptions.append((cb, on_interrupt))
+    if on_progress is not None:
+        h.cbMipImprovingSolution.subscribe(on_improving)
+        subscriptions.append((h.cbMipImprovingSolution, on_improving))
+
+    kwargs: dict[str, Any] = dict(
+        time_limit=float(time_limit), rel_gap=float(mip_rel_gap), threads=int(threads),
+        load_solutions=False, raise_exception_on_nonoptimal_result=False,
+    )
+    if first:  # nothing changed since set_instance: skip the model walk of update()
+        kwargs["auto_updates"] = dict(
+            check_for_new_or_removed_constraints=False, check_for_new_or_removed_vars=False,
+            check_for_new_or_removed_params=False, check_for_new_objective=False,
+            update_constraints=False, update_vars=False, update_parameters=False,
+            update_named_expressions=False, update_objective=False,
+        )
+    try:
+        opt.solve(am.model, **kwargs)
+    finally:
+        for cb, fn in subscriptions:
+            cb.unsubscribe(fn)
+    solver_seconds = float(h.getRunTime())
+
+    info = h.getInfo()
+    ms = h.getModelStatus()
+    MS = highspy.HighsModelStatus
+    has_solution = int(info.primal_solution_status) == 2  # kSolutionStatusFeasible
+    values = None
+    if has_solution:
+        col_value = np.asarray(h.getSolution().col_value, dtype=float)
+        colmap = opt._pyomo_var_to_solver_var_map
+        cols = np.array([colmap.get(id(v), -1) for v in am.variables], dtype=np.int64)
+        values = np.where(cols >= 0, col_value[np.maximum(cols, 0)], 0.0)
+
+    is_mip = am.integer_count > 0
+    objective = float(info.objective_function_value) if has_solution else None
+    bound = float(info.mip_dual_bound) if is_mip else objective
+    gap = float(info.mip_gap) if is_mip and has_solution else (0.0 if has_solution else None)
+    if bound is not None and not np.isfinite(bound):
+        bound = None
+    if gap is not None and not np.isfinite(gap):
+        gap = None
+
+    if ms == MS.kOptimal:
+        status = "optimal"
+    elif ms in (MS.kInfeasible, MS.kUnboundedOrInfeasible):
+        status = "infeasible"  # every variable of this model is bounded: not unbounded
+    elif ms == MS.kUnbounded:
+        status = "unbounded"
+    elif ms == MS.kInterrupt or state["stopped"]:
+        status = "cancelled"
+    elif has_solution:
+        status = "feasible"
+    else:
+        status = "no_solution"
+    if status == "optimal" and not has_solution:
+        status = "no_solution"
+    return SolveOutcome(
+        status=status,
+        objective_value=objective if status in ("optimal", "feasible", "cancelled") else None,
+        best_bound=bound if status in ("optimal", "feasible", "cancelled", "no_solution") else None,
+        gap=gap if status in ("optimal", "feasible", "cancelled") else None,
+        values=values if status in ("optimal", "feasible", "cancelled") else None,
+        transfer_seconds=transfer,
+        solver_seconds=solver_seconds,
+        highs_status=h.modelStatusToString(ms),
+        node_count=int(max(info.mip_node_count, 0)) if is_mip else 0,
+    )
+
+
+def highs_version() -> str:
+    import highspy
+
+    return f"{highspy.HIGHS_VERSION_MAJOR}.{highspy.HIGHS_VERSION_MINOR}.{highspy.HIGHS_VERSION_PATCH}"
