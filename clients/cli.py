@@ -1,2 +1,412 @@
-def main():
-    print("hi")
+"""``lepton-alloc``: the command line for finance users and scripts.
+
+Data goes to stdout (a table, or JSON with ``--json``); messages and progress go to stderr;
+failures exit non-zero (1 = the request failed, 2 = invalid input/usage, 3 = the server is
+unreachable). Every option that names a server also reads ``LEPTON_SERVER``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from typing import Any, Sequence
+
+from .report import render_result
+
+EXIT_FAILED, EXIT_INVALID, EXIT_UNREACHABLE = 1, 2, 3
+
+
+def _err(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def _print_json(data: Any) -> None:
+    json.dump(data, sys.stdout, indent=2, allow_nan=False)
+    sys.stdout.write("\n")
+
+
+def _print_violations(exc: Any) -> None:
+    _err(f"error: {getattr(exc, 'message', None) or 'invalid scenario'}")
+    for v in getattr(exc, "violations", []):
+        field = getattr(v, "field", None) or v[0]
+        desc = getattr(v, "description", None) or v[1]
+        _err(f"  {field}: {desc}")
+
+
+# ----------------------------------------------------------------------------- local commands
+
+
+def cmd_solve(args: argparse.Namespace) -> int:
+    from lepton_alloc.models import ScenarioError, load_scenario_file, solve_scenario
+
+    if args.server:
+        return _remote(args, _remote_solve)
+    try:
+        sc = load_scenario_file(args.file)
+    except ScenarioError as exc:
+        _err(f"error: {args.file} is not a valid scenario:")
+        for v in exc.violations:
+            _err(f"  {v.field}: {v.description}")
+        return EXIT_INVALID
+    progress = _progress_printer(args) if not args.quiet else None
+    result = solve_scenario(sc, time_limit=args.time_limit, mip_rel_gap=args.gap, on_progress=progress)
+    return _emit_result(args, result.to_dict())
+
+
+def _emit_result(args: argparse.Namespace, d: dict[str, Any]) -> int:
+    if args.json:
+        _print_json(d)
+    else:
+        print(render_result(d))
+    return 0 if d["status"] in ("optimal", "feasible", "infeasible", "unbounded") else EXIT_FAILED
+
+
+def _progress_printer(args: argparse.Namespace) -> Any:
+    if not sys.stderr.isatty():
+        return None
+
+    def show(ev: dict[str, Any]) -> None:
+        gap = ev.get("gap")
+        gap_s = "-" if gap is None or gap != gap or gap > 1e9 else f"{100 * gap:.3f}%"
+        sys.stderr.write(f"\r  {ev.get('elapsed_seconds', 0):6.1f}s  incumbent {ev.get('objective', float('nan')):,.3f}"
+                         f"  bound {ev.get('best_bound', float('nan')):,.3f}  gap {gap_s}   ")
+        sys.stderr.flush()
+
+    return show
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    from lepton_alloc.models.generator import main as gen_main
+
+    argv = ["--markets", str(args.markets), "--years", str(args.years), "--seed", str(args.seed)]
+    if args.out:
+        argv += ["--out", args.out]
+    return int(gen_main(argv) or 0)
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from lepton_alloc.models import ScenarioError, load_scenario_file
+
+    try:
+        sc = load_scenario_file(args.file)
+    except ScenarioError as exc:
+        for v in exc.violations:
+            _err(f"{v.field}: {v.description}")
+        return EXIT_INVALID
+    print(f"{args.file}: valid ({len(sc.markets)} markets, {sc.horizon_years} years, sha256 {sc.sha256()})")
+    return 0
+
+
+# ----------------------------------------------------------------------------- server commands
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from lepton_alloc.server.app import serve_forever
+    from lepton_alloc.server.config import load_config
+
+    overrides = {k: getattr(args, k) for k in ("address", "workers", "queue_size", "max_time_limit",
+                                               "database", "metrics_port", "grace")}
+    cfg = load_config(args.config, overrides)
+    return serve_forever(cfg)
+
+
+def _remote(args: argparse.Namespace, fn: Any) -> int:
+    from .client import AllocationClient, AllocationError
+
+    address = args.server or os.environ.get("LEPTON_SERVER", "127.0.0.1:50051")
+    try:
+        with AllocationClient(address, timeout=getattr(args, "timeout", None) or 600.0) as client:
+            return int(fn(client, args) or 0)
+    except AllocationError as exc:
+        if exc.violations:
+            _print_violations(exc)
+            return EXIT_INVALID
+        _err(f"error: {exc.code_name}: {exc.message}")
+        return EXIT_UNREACHABLE if exc.code_name in ("UNAVAILABLE",) else EXIT_FAILED
+
+
+def _remote_solve(client: Any, args: argparse.Namespace) -> int:
+    from lepton_alloc.models import ScenarioError, load_scenario_file
+
+    try:
+        sc = load_scenario_file(args.file)
+    except ScenarioError as exc:
+        for v in exc.violations:
+            _err(f"  {v.field}: {v.description}")
+        return EXIT_INVALID
+    resp = client.solve(sc, time_limit_seconds=args.time_limit, mip_rel_gap=args.gap)
+    return _emit_result(args, resp)
+
+
+def cmd_submit(args: argparse.Namespace) -> int:
+    def run(client: Any, a: argparse.Namespace) -> int:
+        from lepton_alloc.models import load_scenario_file
+
+        if a.stored:
+            job = client.submit(scenario_name=a.file, revision=a.revision, request_id=a.request_id,
+                                time_limit_seconds=a.time_limit, mip_rel_gap=a.gap)
+        else:
+            job = client.submit(load_scenario_file(a.file), request_id=a.request_id,
+                                time_limit_seconds=a.time_limit, mip_rel_gap=a.gap)
+        if a.json:
+            _print_json(job)
+        else:
+            print(job["job_id"])
+        _err(f"submitted job {job['job_id']} ({job['state'].lower()})")
+        if a.watch:
+            return _watch(client, job["job_id"], a)
+        return 0
+
+    return _remote(args, run)
+
+
+def _watch(client: Any, job_id: str, args: argparse.Namespace) -> int:
+    final: dict[str, Any] | None = None
+    for ev in client.watch(job_id):
+        if ev["kind"] == "state":
+            _err(f"\n[{job_id[:8]}] {ev['state'].lower()}")
+        elif ev["kind"] == "progress":
+            p = ev["progress"]
+            gap = p.get("gap")
+            gap_s = "-" if gap is None or gap > 1e9 else f"{100 * gap:.3f}%"
+            sys.stderr.write(f"\r  {p.get('elapsed_seconds', 0):6.1f}s  incumbent {p.get('objective', 0):,.3f}  "
+                             f"bound {p.get('best_bound', 0):,.3f}  gap {gap_s}   ")
+            sys.stderr.flush()
+        elif ev["kind"] == "done":
+            final = ev
+            _err(f"\n[{job_id[:8]}] {ev['state'].lower()}" + (f": {ev['error']}" if ev.get("error") else ""))
+    if final is None:
+        return EXIT_FAILED
+    if final.get("result"):
+        return _emit_result(args, final["result"])
+    return EXIT_FAILED
+
+
+def cmd_watch(args: argparse.Namespace) -> int:
+    return _remote(args, lambda c, a: _watch(c, a.job_id, a))
+
+
+def cmd_cancel(args: argparse.Namespace) -> int:
+    def run(client: Any, a: argparse.Namespace) -> int:
+        job = client.cancel(a.job_id)
+        print(job["state"].lower())
+        return 0
+
+    return _remote(args, run)
+
+
+def cmd_job(args: argparse.Namespace) -> int:
+    def run(client: Any, a: argparse.Namespace) -> int:
+        job = client.get_job(a.job_id)
+        if a.json:
+            _print_json(job)
+        elif job.get("result"):
+            print(f"job {job['job_id']}: {job['state'].lower()}")
+            print(render_result(job["result"]))
+        else:
+            print(f"job {job['job_id']}: {job['state'].lower()} {job.get('error') or ''}")
+        return 0
+
+    return _remote(args, run)
+
+
+def cmd_jobs(args: argparse.Namespace) -> int:
+    def run(client: Any, a: argparse.Namespace) -> int:
+        from .report import table
+
+        jobs = client.list_jobs(state=a.state, limit=a.limit)
+        if a.json:
+            _print_json(jobs)
+            return 0
+        rows = [[j["job_id"], j["state"].lower(), j["scenario_name"], j.get("result_status") or "",
+                 _fmt_obj(j.get("objective_value")), j.get("created", "")] for j in jobs]
+        print(table(["job", "state", "scenario", "status", "objective", "created"], rows))
+        return 0
+
+    return _remote(args, run)
+
+
+def _fmt_obj(v: Any) -> str:
+    return "" if v is None else f"{v:,.3f}"
+
+
+def cmd_scenarios(args: argparse.Namespace) -> int:
+    def run(client: Any, a: argparse.Namespace) -> int:
+        from lepton_alloc.models import load_scenario_file
+        from lepton_alloc.models.loader import dump_scenario
+        from lepton_alloc.models.scenario import parse_scenario
+
+        from .report import table
+
+        if a.action == "list":
+            items = client.list_scenarios()
+            if a.json:
+                _print_json(items)
+            else:
+                print(table(["name", "revision", "markets", "sha256", "created"],
+                            [[s["name"], s["revision"], s["markets"], s["sha256"][:12], s["created"]] for s in items]))
+        elif a.action in ("create", "update"):
+            sc = load_scenario_file(a.file)
+            fn = client.create_scenario if a.action == "create" else client.update_scenario
+            s = fn(a.name, sc, description=a.description or "")
+            print(f"{s['name']} revision {s['revision']}")
+        elif a.action == "get":
+            s = client.get_scenario(a.name, revision=a.revision)
+            if a.json:
+                _print_json(s["scenario"])
+            else:
+                print(dump_scenario(parse_scenario(s["scenario"])), end="")
+        elif a.action == "delete":
+            client.delete_scenario(a.name)
+            _err(f"deleted {a.name}")
+        return 0
+
+    return _remote(args, run)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """The README's main command: local server + built-in example, submitted and watched."""
+    from lepton_alloc.models.loader import load_builtin_example
+    from lepton_alloc.server.app import start_server
+    from lepton_alloc.server.config import load_config
+
+    from .client import AllocationClient
+
+    data_dir = os.path.expanduser(os.environ.get("LEPTON_DATA_DIR", "~/.local/share/lepton-alloc"))
+    os.makedirs(data_dir, exist_ok=True)
+    cfg = load_config(None, {"address": "127.0.0.1:0", "database": args.database or os.path.join(data_dir, "demo.db"),
+                             "workers": 1, "metrics_port": 0})
+    _err(f"starting a local server (database {cfg.database}) …")
+    running = start_server(cfg)
+    try:
+        address = f"127.0.0.1:{running.port}"
+        _err(f"server listening on {address}; submitting the built-in example (examples/global_expansion.yaml)")
+        with AllocationClient(address, timeout=600.0) as client:
+            job = client.submit(load_builtin_example(), time_limit_seconds=args.time_limit)
+            _err(f"job {job['job_id']} submitted")
+            return _watch(client, job["job_id"], args)
+    finally:
+        running.stop(grace=2.0)
+
+
+# ----------------------------------------------------------------------------- parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="lepton-alloc", description="Lepton Allocator: market-entry allocation with Pyomo + HiGHS.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    def server_opt(sp: argparse.ArgumentParser, required: bool = False) -> None:
+        sp.add_argument("--server", default=os.environ.get("LEPTON_SERVER") if required else None,
+                        help="HOST:PORT of a Lepton server (env LEPTON_SERVER)")
+        sp.add_argument("--timeout", type=float, default=None, help="per-call timeout in seconds")
+
+    def solve_opts(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("--time-limit", type=float, default=None, help="override solver.time_limit_seconds")
+        sp.add_argument("--gap", type=float, default=None, help="override solver.mip_rel_gap")
+        sp.add_argument("--json", action="store_true", help="print the full result as JSON")
+
+    s = sub.add_parser("solve", help="solve a scenario file (locally, or on --server)")
+    s.add_argument("file")
+    solve_opts(s)
+    server_opt(s)
+    s.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    s.set_defaults(func=cmd_solve)
+
+    s = sub.add_parser("validate", help="check a scenario file and list every problem")
+    s.add_argument("file")
+    s.set_defaults(func=cmd_validate)
+
+    s = sub.add_parser("generate", help="write a seeded synthetic scenario")
+    s.add_argument("--markets", type=int, default=50)
+    s.add_argument("--years", type=int, default=10)
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--out", default=None)
+    s.set_defaults(func=cmd_generate)
+
+    s = sub.add_parser("serve", help="run the gRPC server")
+    s.add_argument("--config", default=os.environ.get("LEPTON_CONFIG"), help="YAML config file (env LEPTON_CONFIG)")
+    s.add_argument("--address", default=None, help="HOST:PORT to listen on (env LEPTON_ADDRESS)")
+    s.add_argument("--workers", type=int, default=None, help="solver worker processes (env LEPTON_WORKERS)")
+    s.add_argument("--queue-size", dest="queue_size", type=int, default=None, help="jobs waiting at most (env LEPTON_QUEUE_SIZE)")
+    s.add_argument("--max-time-limit", dest="max_time_limit", type=float, default=None,
+                   help="cap on any solve's time limit, seconds (env LEPTON_MAX_TIME_LIMIT)")
+    s.add_argument("--database", default=None, help="SQLite file or sqlite:///path (env LEPTON_DATABASE)")
+    s.add_argument("--metrics-port", dest="metrics_port", type=int, default=None,
+                   help="Prometheus metrics HTTP port, 0 = off (env LEPTON_METRICS_PORT)")
+    s.add_argument("--grace", type=float, default=None, help="graceful-shutdown grace period, seconds")
+    s.set_defaults(func=cmd_serve)
+
+    s = sub.add_parser("demo", help="start a local server, solve the built-in example, print the allocation")
+    s.add_argument("--time-limit", type=float, default=None)
+    s.add_argument("--database", default=None)
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_demo)
+
+    s = sub.add_parser("submit", help="submit a solve job to a server")
+    s.add_argument("file", help="scenario file, or a stored scenario name with --stored")
+    s.add_argument("--stored", action="store_true", help="FILE names a scenario stored on the server")
+    s.add_argument("--revision", type=int, default=None)
+    s.add_argument("--request-id", default="", help="idempotency key: a retry with the same id starts no second solve")
+    s.add_argument("--watch", action="store_true", help="watch the job and print its result")
+    solve_opts(s)
+    server_opt(s, True)
+    s.set_defaults(func=cmd_submit)
+
+    s = sub.add_parser("watch", help="watch a job's live progress, then print its result")
+    s.add_argument("job_id")
+    s.add_argument("--json", action="store_true")
+    server_opt(s, True)
+    s.set_defaults(func=cmd_watch)
+
+    s = sub.add_parser("cancel", help="cancel a job")
+    s.add_argument("job_id")
+    server_opt(s, True)
+    s.set_defaults(func=cmd_cancel)
+
+    s = sub.add_parser("job", help="show one job")
+    s.add_argument("job_id")
+    s.add_argument("--json", action="store_true")
+    server_opt(s, True)
+    s.set_defaults(func=cmd_job)
+
+    s = sub.add_parser("jobs", help="list jobs")
+    s.add_argument("--state", default=None, choices=["queued", "running", "succeeded", "failed", "cancelled"])
+    s.add_argument("--limit", type=int, default=50)
+    s.add_argument("--json", action="store_true")
+    server_opt(s, True)
+    s.set_defaults(func=cmd_jobs)
+
+    s = sub.add_parser("scenarios", help="stored scenarios: list, get, create, update, delete")
+    s.add_argument("action", choices=["list", "get", "create", "update", "delete"])
+    s.add_argument("name", nargs="?")
+    s.add_argument("file", nargs="?")
+    s.add_argument("--revision", type=int, default=None)
+    s.add_argument("--description", default="")
+    s.add_argument("--json", action="store_true")
+    server_opt(s, True)
+    s.set_defaults(func=cmd_scenarios)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command == "scenarios":
+        if args.action != "list" and not args.name:
+            parser.error("scenarios " + args.action + " needs a NAME")
+        if args.action in ("create", "update") and not args.file:
+            parser.error(f"scenarios {args.action} needs NAME FILE")
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        _err("interrupted")
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,63 @@
+"""Server configuration, resolved in one place: flag > environment > file > default."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    address: str = "127.0.0.1:50051"  # HOST:PORT; port 0 picks a free port
+    workers: int = 2  # solver worker processes (one HiGHS thread each)
+    queue_size: int = 16  # jobs waiting at most; more is RESOURCE_EXHAUSTED
+    max_time_limit: float = 300.0  # cap on any solve's time limit, seconds
+    database: str = "lepton-alloc.db"  # SQLite file path or sqlite:///path
+    metrics_port: int = 0  # Prometheus HTTP port; 0 = off
+    grace: float = 10.0  # graceful shutdown: seconds running solves may finish
+    kill_grace: float = 1.5  # seconds a solve may take to honour an interrupt before its worker is killed
+    progress_interval: float = 0.1  # minimum seconds between progress events to one watcher
+    test_hooks: bool = False  # allow debug options (tests only)
+
+
+ENV_PREFIX = "LEPTON_"
+
+
+def _coerce(name: str, value: Any) -> Any:
+    kind = {f.name: f.type for f in fields(ServerConfig)}[name]
+    try:
+        if kind in ("int", int):
+            return int(value)
+        if kind in ("float", float):
+            return float(value)
+        if kind in ("bool", bool):
+            return value if isinstance(value, bool) else str(value).lower() in ("1", "true", "yes", "on")
+        return str(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"configuration {name}: cannot read {value!r} as {kind}") from None
+
+
+def load_config(path: str | None = None, overrides: dict[str, Any] | None = None,
+                env: dict[str, str] | None = None) -> ServerConfig:
+    env = dict(os.environ) if env is None else env
+    values: dict[str, Any] = {}
+    known = {f.name for f in fields(ServerConfig)}
+    if path:
+        data = yaml.safe_load(Path(path).read_text()) or {}
+        if not isinstance(data, dict):
+            raise ValueError(f"configuration file {path}: must be a mapping")
+        for k, v in data.items():
+            if k not in known:
+                raise ValueError(f"configuration file {path}: unknown setting {k!r}")
+            values[k] = _coerce(k, v)
+    for name in known:
+        if ENV_PREFIX + name.upper() in env:
+            values[name] = _coerce(name, env[ENV_PREFIX + name.upper()])
+    for k, v in (overrides or {}).items():
+        if v is not None:
+            values[k] = _coerce(k, v)
+    return ServerConfig(**values)

@@ -1,0 +1,329 @@
+"""The job manager: a bounded queue of solve jobs dispatched to the worker pool.
+
+Jobs are persisted in the store before they are acknowledged; their state changes, progress
+and results are written back as they happen, and watchers (``WatchJob`` streams, the unary
+``Solve``) are fed from an in-memory fan-out. Progress reaching watchers is throttled
+(``min_event_interval``) so a fast stream of HiGHS callbacks cannot flood a client; new
+incumbents are always forwarded unless they arrive faster than that interval, in which case the
+newest one wins.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import queue
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any, Iterator
+
+from lepton_alloc.models.result import solver_info
+from lepton_alloc.models.scenario import Scenario, canonical_json
+
+from .store import AuditRecord, JobRecord, Store
+from .workers import SolveTask, WorkerPool
+
+log = logging.getLogger("lepton_alloc.jobs")
+
+TERMINAL = ("SUCCEEDED", "FAILED", "CANCELLED")
+
+
+class QueueFull(Exception):
+    """The bounded job queue is full (mapped to RESOURCE_EXHAUSTED)."""
+
+
+class Draining(Exception):
+    """The server is shutting down and accepts no new work (mapped to UNAVAILABLE)."""
+
+
+@dataclass
+class JobEventMsg:
+    kind: str  # "state" | "progress" | "done"
+    job: JobRecord | None = None
+    progress: dict[str, Any] | None = None
+
+
+@dataclass
+class _Runtime:
+    job_id: str
+    task: SolveTask
+    cancel: threading.Event = field(default_factory=threading.Event)
+    done: threading.Event = field(default_factory=threading.Event)
+    watchers: list[queue.Queue[JobEventMsg]] = field(default_factory=list)
+    last_emit: float = 0.0
+    last_persist: float = 0.0
+    pending_progress: dict[str, Any] | None = None
+
+
+@dataclass
+class SolveOptions:
+    time_limit_seconds: float | None = None
+    mip_rel_gap: float | None = None
+    debug_ignore_cancel_seconds: float = 0.0
+
+
+class JobManager:
+    def __init__(
+        self,
+        store: Store,
+        pool: WorkerPool,
+        *,
+        queue_size: int = 16,
+        max_time_limit: float = 300.0,
+        kill_grace: float = 1.5,
+        hard_margin: float = 30.0,
+        min_event_interval: float = 0.1,
+        metrics: Any = None,
+    ):
+        self.store = store
+        self.pool = pool
+        self.queue_size = queue_size
+        self.max_time_limit = max_time_limit
+        self.kill_grace = kill_grace
+        self.hard_margin = hard_margin
+        self.min_event_interval = min_event_interval
+        self.metrics = metrics
+        self._queue: queue.Queue[str | None] = queue.Queue()
+        self._waiting = 0
+        self._lock = threading.Lock()
+        self._runtime: dict[str, _Runtime] = {}
+        self._draining = False
+        self._threads: list[threading.Thread] = []
+
+    # ------------------------------------------------------------------ lifecycle
+    def start(self) -> None:
+        for w in self.pool.workers:
+            t = threading.Thread(target=self._dispatch, args=(w,), name=f"dispatch-{w.index}", daemon=True)
+            t.start()
+            self._threads.append(t)
+
+    def drain(self, grace: float) -> None:
+        """Stop accepting work; let running jobs finish within ``grace``, then cancel the rest."""
+        with self._lock:
+            self._draining = True
+            runtimes = list(self._runtime.values())
+        deadline = time.monotonic() + grace
+        for rt in runtimes:
+            rt.done.wait(max(0.0, deadline - time.monotonic()))
+        for rt in runtimes:
+            if not rt.done.is_set():
+                rt.cancel.set()
+        for rt in runtimes:
+            rt.done.wait(self.kill_grace + 2.0)
+        for _ in self._threads:
+            self._queue.put(None)
+
+    @property
+    def draining(self) -> bool:
+        return self._draining
+
+    def queue_depth(self) -> int:
+        return self._waiting
+
+    # ------------------------------------------------------------------ requests
+    def effective_time_limit(self, scenario: Scenario, requested: float | None) -> float:
+        limit = scenario.solver.time_limit_seconds if requested is None or requested <= 0 else requested
+        return float(min(limit, self.max_time_limit))
+
+    def submit(
+        self,
+        scenario: Scenario,
+        *,
+        options: SolveOptions,
+        request_id: str = "",
+        scenario_name: str = "",
+        scenario_revision: int = 0,
+        who: str = "",
+    ) -> tuple[JobRecord, bool]:
+        """Persist and enqueue a job; idempotent on ``request_id`` (same body → same job)."""
+        time_limit = self.effective_time_limit(scenario, options.time_limit_seconds)
+        gap = scenario.solver.mip_rel_gap if options.mip_rel_gap is None else options.mip_rel_gap
+        scenario_json = canonical_json(scenario)
+        opts = {"time_limit_seconds": time_limit, "mip_rel_gap": gap}
+        body = json.dumps({"scenario": scenario_json, "options": {
+            "time_limit_seconds": options.time_limit_seconds, "mip_rel_gap": options.mip_rel_gap},
+            "scenario_name": scenario_name, "scenario_revision": scenario_revision}, sort_keys=True)
+        request_hash = hashlib.sha256(body.encode()).hexdigest()
+        with self._lock:
+            if self._draining:
+                raise Draining("the server is shutting down and accepts no new solves")
+            if request_id:
+                existing = self._existing(request_id)
+                if existing is not None:
+                    # the store decides: same body → same job, different body → conflict
+                    job, created = self.store.create_job(self._record(
+                        existing.job_id, request_id, request_hash, scenario, scenario_name,
+                        scenario_revision, scenario_json, opts, who))
+                    return job, created
+            if self._waiting >= self.queue_size:
+                raise QueueFull(f"the solve queue is full ({self.queue_size} jobs waiting); retry later")
+            job_id = uuid.uuid4().hex
+            job, created = self.store.create_job(self._record(
+                job_id, request_id, request_hash, scenario, scenario_name, scenario_revision,
+                scenario_json, opts, who))
+            if created:
+                task = SolveTask(job.job_id, json.loads(scenario_json), time_limit, gap,
+                                 options.debug_ignore_cancel_seconds)
+                self._runtime[job.job_id] = _Runtime(job.job_id, task)
+                self._waiting += 1
+                self._queue.put(job.job_id)
+                if self.metrics:
+                    self.metrics.queue_depth.set(self._waiting)
+        return job, created
+
+    def _existing(self, request_id: str) -> JobRecord | None:
+        finder = getattr(self.store, "find_job_by_request_id", None)
+        if finder is not None:
+            return finder(request_id)
+        return None
+
+    @staticmethod
+    def _record(job_id: str, request_id: str, request_hash: str, sc: Scenario, name: str, revision: int,
+                scenario_json: str, opts: dict[str, Any], who: str) -> JobRecord:
+        return JobRecord(
+            job_id=job_id, state="QUEUED", request_id=request_id, request_hash=request_hash,
+            scenario_name=name or sc.name, scenario_revision=revision, scenario_sha256=sc.sha256(),
+            scenario_json=scenario_json, options_json=json.dumps(opts), created_at=time.time(),
+            started_at=None, finished_at=None, result_json=None, error=None, progress_json=None, who=who,
+        )
+
+    def cancel(self, job_id: str) -> JobRecord:
+        job = self.store.get_job(job_id)  # NotFound propagates
+        if job.state in TERMINAL:
+            return job
+        with self._lock:
+            rt = self._runtime.get(job_id)
+        if rt is None:  # not ours (e.g. left over): mark it
+            return self._finish(job_id, "CANCELLED", detail="cancelled by request")
+        rt.cancel.set()
+        if job.state == "QUEUED":
+            return self._finish(job_id, "CANCELLED", detail="cancelled before it started")
+        return self.store.get_job(job_id)
+
+    def wait(self, job_id: str, timeout: float | None) -> bool:
+        with self._lock:
+            rt = self._runtime.get(job_id)
+        if rt is None:
+            return True
+        return rt.done.wait(timeout)
+
+    def watch(self, job_id: str, stop: threading.Event | None = None) -> Iterator[JobEventMsg]:
+        """Current state, then live events until the job ends (or ``stop`` is set)."""
+        q: queue.Queue[JobEventMsg] = queue.Queue()
+        with self._lock:
+            rt = self._runtime.get(job_id)
+            if rt is not None:
+                rt.watchers.append(q)
+        try:
+            job = self.store.get_job(job_id)
+            yield JobEventMsg("state", job)
+            if job.state in TERMINAL or rt is None:
+                yield JobEventMsg("done", self.store.get_job(job_id))
+                return
+            while stop is None or not stop.is_set():
+                try:
+                    msg = q.get(timeout=0.2)
+                except queue.Empty:
+                    continue
+                yield msg
+                if msg.kind == "done":
+                    return
+        finally:
+            if rt is not None:
+                with self._lock:
+                    if q in rt.watchers:
+                        rt.watchers.remove(q)
+
+    # ------------------------------------------------------------------ internals
+    def _publish(self, rt: _Runtime, msg: JobEventMsg) -> None:
+        with self._lock:
+            watchers = list(rt.watchers)
+        for q in watchers:
+            q.put(msg)
+
+    def _finish(self, job_id: str, state: str, **kw: Any) -> JobRecord:
+        try:
+            job = self.store.set_job_state(job_id, state, finished_at=time.time(), **kw)
+        except ValueError:  # already terminal (a race between cancel and completion)
+            job = self.store.get_job(job_id)
+        with self._lock:
+            rt = self._runtime.get(job_id)
+        if rt is not None:
+            self._publish(rt, JobEventMsg("done", job))
+            rt.done.set()
+        return job
+
+    def _dispatch(self, worker: Any) -> None:
+        while True:
+            job_id = self._queue.get()
+            if job_id is None:
+                return
+            with self._lock:
+                self._waiting -= 1
+                rt = self._runtime.get(job_id)
+                if self.metrics:
+                    self.metrics.queue_depth.set(self._waiting)
+            if rt is None or rt.cancel.is_set():
+                continue
+            try:
+                self._run(worker, rt)
+            except Exception:  # noqa: BLE001 - a job failure must never stop the dispatcher
+                log.exception("job %s failed in dispatch", job_id)
+                self._finish(job_id, "FAILED", error="internal error while running the job")
+            finally:
+                with self._lock:
+                    self._runtime.pop(job_id, None)
+
+    def _run(self, worker: Any, rt: _Runtime) -> None:
+        job_id, task = rt.job_id, rt.task
+        job = self.store.set_job_state(job_id, "RUNNING", started_at=time.time(),
+                                       detail=f"running on worker {worker.index}")
+        self._publish(rt, JobEventMsg("state", job))
+        if self.metrics:
+            self.metrics.active_workers.inc()
+        started = time.monotonic()
+
+        def on_progress(event: dict[str, Any]) -> None:
+            now = time.monotonic()
+            rt.pending_progress = event
+            if now - rt.last_emit >= self.min_event_interval:
+                rt.last_emit = now
+                self._publish(rt, JobEventMsg("progress", progress=event))
+            if now - rt.last_persist >= 1.0:
+                rt.last_persist = now
+                self.store.set_job_progress(job_id, json.dumps(event))
+
+        try:
+            outcome = worker.run(task, on_progress, rt.cancel, task.time_limit + self.hard_margin, self.kill_grace)
+        finally:
+            if self.metrics:
+                self.metrics.active_workers.dec()
+        elapsed = time.monotonic() - started
+        if outcome.kind == "result":
+            result = outcome.result
+            state = "CANCELLED" if result.status == "cancelled" or rt.cancel.is_set() else "SUCCEEDED"
+            result_dict = result.to_dict()
+            job = self._finish(job_id, state, result_json=json.dumps(result_dict),
+                               detail=f"solve status {result.status}")
+            self._audit(job, result.status, result.objective_value)
+            if self.metrics:
+                self.metrics.observe_solve(result.status, elapsed)
+        else:
+            state = "CANCELLED" if rt.cancel.is_set() else "FAILED"
+            job = self._finish(job_id, state, error=outcome.error, detail=outcome.error)
+            self._audit(job, state.lower(), None)
+            if self.metrics:
+                self.metrics.observe_solve(state.lower(), elapsed)
+
+    def _audit(self, job: JobRecord, status: str, objective: float | None) -> None:
+        try:
+            self.store.append_audit(AuditRecord(
+                id=None, at=time.time(), who=job.who, job_id=job.job_id,
+                scenario_sha256=job.scenario_sha256, solver_version=solver_info()["highs_version"],
+                options_json=job.options_json, status=status, objective_value=objective,
+            ))
+        except Exception:  # noqa: BLE001
+            log.exception("could not append the audit record of job %s", job.job_id)

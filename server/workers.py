@@ -1,0 +1,215 @@
+"""Solve worker processes.
+
+Every solve runs in a worker process, never in the gRPC server's own process (two Pyomo HiGHS
+solves in two threads of one process can deadlock in Pyomo's output capture, and grpcio does
+not survive a plain fork). Workers are created from a ``forkserver`` started *before* the gRPC
+server, with the model package preloaded, so a replacement worker starts quickly and without
+inheriting any gRPC state.
+
+Protocol per worker (one duplex pipe, one cancel event):
+  parent -> worker: ``SolveTask`` or ``None`` (exit)
+  worker -> parent: ("progress", job_id, event) … then ("result", job_id, Result) or
+                    ("error", job_id, message)
+A cancel sets the event; the solve's HiGHS interrupt callback polls it. A worker that does not
+answer within ``kill_grace`` seconds after a cancel, or runs past its hard wall-clock limit, is
+killed and replaced; the pool keeps serving.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing as mp
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+log = logging.getLogger("lepton_alloc.workers")
+
+
+@dataclass
+class SolveTask:
+    job_id: str
+    scenario: dict[str, Any]  # canonical scenario dict (models.scenario.scenario_to_dict)
+    time_limit: float
+    mip_rel_gap: float
+    debug_ignore_cancel_seconds: float = 0.0  # test hook: simulate a solve that ignores interrupts
+
+
+@dataclass
+class TaskOutcome:
+    kind: str  # "result" | "error" | "killed"
+    result: Any = None  # models.result.Result for kind == "result"
+    error: str = ""
+
+
+def _worker_main(conn: Any, cancel: Any, threads: int) -> None:  # runs in the child process
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when a worker stops
+    from lepton_alloc.models import solve_scenario
+    from lepton_alloc.models.scenario import ScenarioError
+
+    while True:
+        try:
+            task = conn.recv()
+        except (EOFError, OSError):
+            return
+        if task is None:
+            return
+        job_id = task.job_id
+
+        def on_progress(event: dict[str, Any], _job: str = job_id) -> None:
+            conn.send(("progress", _job, event))
+
+        try:
+            if task.debug_ignore_cancel_seconds:
+                time.sleep(task.debug_ignore_cancel_seconds)  # deliberately deaf to `cancel`
+            result = solve_scenario(
+                task.scenario, time_limit=task.time_limit, mip_rel_gap=task.mip_rel_gap,
+                threads=threads, on_progress=on_progress, should_stop=cancel.is_set,
+            )
+            conn.send(("result", job_id, result))
+        except ScenarioError as exc:
+            conn.send(("error", job_id, str(exc)))
+        except Exception as exc:  # noqa: BLE001 - reported to the job, the worker lives on
+            conn.send(("error", job_id, f"internal solver error: {type(exc).__name__}: {exc}"))
+
+
+def _context() -> Any:
+    ctx = mp.get_context("forkserver")
+    ctx.set_forkserver_preload(["lepton_alloc.models"])
+    return ctx
+
+
+@dataclass
+class Worker:
+    """Parent-side handle of one worker process."""
+
+    index: int
+    ctx: Any
+    threads: int = 1
+    process: Any = None
+    conn: Any = None
+    cancel: Any = None
+    busy_job: str | None = None
+    replaced: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def start(self) -> None:
+        parent, child = self.ctx.Pipe(duplex=True)
+        self.cancel = self.ctx.Event()
+        self.process = self.ctx.Process(
+            target=_worker_main, args=(child, self.cancel, self.threads),
+            name=f"lepton-solver-{self.index}", daemon=True,
+        )
+        self.process.start()
+        child.close()
+        self.conn = parent
+
+    @property
+    def pid(self) -> int | None:
+        return self.process.pid if self.process is not None else None
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.is_alive()
+
+    def kill_and_replace(self, reason: str) -> None:
+        log.warning("killing worker %s (pid %s): %s", self.index, self.pid, reason)
+        try:
+            self.process.kill()
+            self.process.join(5)
+        except Exception:  # noqa: BLE001
+            pass
+        try:
+            self.conn.close()
+        except Exception:  # noqa: BLE001
+            pass
+        self.replaced += 1
+        self.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        try:
+            self.conn.send(None)
+        except Exception:  # noqa: BLE001
+            pass
+        self.process.join(timeout)
+        if self.process.is_alive():
+            self.process.kill()
+            self.process.join(2)
+
+    def run(
+        self,
+        task: SolveTask,
+        on_progress: Callable[[dict[str, Any]], None],
+        cancel_requested: threading.Event,
+        hard_limit: float,
+        kill_grace: float,
+    ) -> TaskOutcome:
+        """Run one task to completion, cancellation or kill. Always leaves a usable worker."""
+        if not self.alive():
+            self.kill_and_replace("worker was not alive")
+        self.cancel.clear()
+        self.busy_job = task.job_id
+        started = time.monotonic()
+        cancel_sent_at: float | None = None
+        try:
+            self.conn.send(task)
+            while True:
+                if self.conn.poll(0.05):
+                    try:
+                        kind, _job, payload = self.conn.recv()
+                    except (EOFError, OSError):
+                        self.kill_and_replace("worker died during a solve")
+                        return TaskOutcome("killed", error="the solver process crashed; it was replaced")
+                    if kind == "progress":
+                        on_progress(payload)
+                        continue
+                    if kind == "result":
+                        return TaskOutcome("result", result=payload)
+                    return TaskOutcome("error", error=str(payload))
+                now = time.monotonic()
+                if not self.process.is_alive():
+                    self.kill_and_replace("worker exited during a solve")
+                    return TaskOutcome("killed", error="the solver process crashed; it was replaced")
+                if cancel_requested.is_set() and cancel_sent_at is None:
+                    self.cancel.set()
+                    cancel_sent_at = now
+                if cancel_sent_at is not None and now - cancel_sent_at > kill_grace:
+                    self.kill_and_replace(f"did not stop within {kill_grace}s of a cancel")
+                    return TaskOutcome("killed", error="cancelled; the solver ignored the interrupt and was replaced")
+                if now - started > hard_limit:
+                    self.kill_and_replace(f"ran past its hard limit of {hard_limit:.0f}s")
+                    return TaskOutcome("killed", error=f"the solve ran past its hard limit of {hard_limit:.0f}s and was stopped")
+        finally:
+            self.busy_job = None
+
+
+class WorkerPool:
+    """A fixed number of worker processes, started before the gRPC server."""
+
+    def __init__(self, size: int, threads_per_solve: int = 1):
+        self.ctx = _context()
+        self.workers = [Worker(i, self.ctx, threads_per_solve) for i in range(max(1, size))]
+
+    def start(self) -> None:
+        for w in self.workers:
+            w.start()
+        # make sure each worker has imported the model package before we serve
+        log.info("started %d solver workers: pids %s", len(self.workers), [w.pid for w in self.workers])
+
+    def stop(self) -> None:
+        for w in self.workers:
+            w.stop()
+
+    def busy_count(self) -> int:
+        return sum(1 for w in self.workers if w.busy_job is not None)
+
+    def status(self) -> list[dict[str, Any]]:
+        return [{"index": w.index, "pid": w.pid, "busy_job": w.busy_job, "alive": w.alive(),
+                 "replaced": w.replaced} for w in self.workers]
+
+
+def current_pid() -> int:
+    return os.getpid()
