@@ -217,11 +217,11 @@ def build_model(sc: Scenario) -> AllocationModel:
             [(np.array([no + k]), np.array([1.0])), (ax, ac)], None, 0.0)
 
     # mutable limits (Params) so a sweep can change them and re-solve in place
-    mdl.budget_limit = pyo.Param(range(T), mutable=True,
+    mdl.budget_limit_param = pyo.Param(range(T), mutable=True,
                                  initialize=lambda _m, t: sc.budget.limit[t] if sc.budget.limit else 0.0)
-    mdl.headcount_cap = pyo.Param(range(T), mutable=True,
+    mdl.headcount_cap_param = pyo.Param(range(T), mutable=True,
                                   initialize=lambda _m, t: sc.headcount.cap[t] if sc.headcount.cap else 0.0)
-    mdl.max_net_hires = pyo.Param(range(T), mutable=True,
+    mdl.max_net_hires_param = pyo.Param(range(T), mutable=True,
                                   initialize=lambda _m, t: sc.headcount.max_net_hires[t] if sc.headcount.max_net_hires else 0.0)
     param_bounds: dict[str, Any] = {}
 
@@ -234,7 +234,7 @@ def build_model(sc: Scenario) -> AllocationModel:
                     [nz(spend_x[:, t]), (np.nonzero(y_year == t)[0] + yo, y_one[y_year == t]),
                      nz(salary_n, no, np.nonzero(n_year == t)[0])],
                     None, sc.budget.limit[t])
-                param_bounds[f"budget[{years[t]}]"] = mdl.budget_limit[t]
+                param_bounds[f"budget[{years[t]}]"] = mdl.budget_limit_param[t]
         else:
             cum = np.cumsum(spend_x, axis=1) if K else spend_x
             for t in range(T):
@@ -242,7 +242,7 @@ def build_model(sc: Scenario) -> AllocationModel:
                     [nz(cum[:, t]), (np.nonzero(y_year <= t)[0] + yo, y_one[y_year <= t]),
                      nz(salary_n, no, np.nonzero(n_year <= t)[0])],
                     None, float(np.sum(sc.budget.limit[: t + 1])))
-                param_bounds[f"budget_cumulative[{years[t]}]"] = sum(mdl.budget_limit[u] for u in range(t + 1))
+                param_bounds[f"budget_cumulative[{years[t]}]"] = sum(mdl.budget_limit_param[u] for u in range(t + 1))
 
     # 2.4 headcount cap and net hires (H_{-1} = initial)
     if sc.headcount.cap is not None:
@@ -250,7 +250,7 @@ def build_model(sc: Scenario) -> AllocationModel:
             nk = np.nonzero(n_year == t)[0]
             add("headcount_cap", years[t], f"headcount_cap[{years[t]}]",
                 [nz(heads_x[:, t]), (nk + no, np.ones(nk.size))], None, sc.headcount.cap[t])
-            param_bounds[f"headcount_cap[{years[t]}]"] = mdl.headcount_cap[t]
+            param_bounds[f"headcount_cap[{years[t]}]"] = mdl.headcount_cap_param[t]
     if sc.headcount.max_net_hires is not None:
         for t in range(T):
             prev = heads_x[:, t - 1] if t > 0 else np.zeros(K)
@@ -259,12 +259,12 @@ def build_model(sc: Scenario) -> AllocationModel:
             add("net_hires", years[t], f"net_hires[{years[t]}]",
                 [nz(heads_x[:, t] - prev), (nk + no, np.ones(nk.size)), (npk + no, -np.ones(npk.size))],
                 None, sc.headcount.max_net_hires[t] + extra)
-            param_bounds[f"net_hires[{years[t]}]"] = mdl.max_net_hires[t] + extra
+            param_bounds[f"net_hires[{years[t]}]"] = mdl.max_net_hires_param[t] + extra
 
     # 2.5 regions: market counts, budget share over the horizon, talent caps
     region_of = np.array([m.region or "" for m in sc.markets], dtype=object)
     if sc.regions:
-        mdl.talent_cap = pyo.Param(
+        mdl.talent_cap_param = pyo.Param(
             [(r.name, t) for r in sc.regions if r.talent_cap for t in range(T)], mutable=True,
             initialize=lambda _m, g, t: next(r.talent_cap[t] for r in sc.regions if r.name == g))
     for r in sc.regions:
@@ -291,7 +291,7 @@ def build_model(sc: Scenario) -> AllocationModel:
                 nk = np.nonzero(in_n & (n_year == t))[0]
                 add("talent_cap", (r.name, years[t]), f"talent_cap[{r.name},{years[t]}]",
                     [nz(heads_x[:, t], 0, sel), (nk + no, np.ones(nk.size))], None, r.talent_cap[t])
-                param_bounds[f"talent_cap[{r.name},{years[t]}]"] = mdl.talent_cap[r.name, t]
+                param_bounds[f"talent_cap[{r.name},{years[t]}]"] = mdl.talent_cap_param[r.name, t]
 
     # 2.5 prerequisites: active[i,t] <= active[j,t]
     index_of = {m.id: i for i, m in enumerate(sc.markets)}

@@ -289,3 +289,24 @@ def _message(out: SolveOutcome) -> str:
         "no_solution": f"stopped ({out.highs_status}) before any feasible plan was found",
         "cancelled": "cancelled; the best plan found so far is shown" if out.values is not None else "cancelled before any plan was found",
     }.get(out.status, out.highs_status)
+
+
+def result_from_dict(d: dict[str, Any]) -> Result:
+    """Inverse of ``Result.to_dict()`` (for results read back from JSON storage)."""
+    kp = d.get("kpis")
+    return Result(
+        scenario_name=d["scenario_name"], scenario_sha256=d["scenario_sha256"], status=d["status"],
+        objective_value=d.get("objective_value"), best_bound=d.get("best_bound"), gap=d.get("gap"),
+        message=d.get("message", ""),
+        markets=[
+            MarketDecision(**{**m, "years": [MarketYear(**y) for y in m.get("years", [])]})
+            for m in d.get("markets", [])
+        ],
+        years=[YearTotal(**y) for y in d.get("years", [])],
+        kpis=Kpis(**kp) if kp else None,
+        timings=Timings(**d.get("timings", {})),
+        model_size=ModelSize(**d["model_size"]),
+        solver=dict(d.get("solver", {})),
+        shadow_prices=[ShadowPrice(**s) for s in d.get("shadow_prices", [])],
+        conflict=list(d.get("conflict", [])),
+    )
