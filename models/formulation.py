@@ -388,22 +388,11 @@ def build_model(sc: Scenario) -> AllocationModel:
     for family, entries in families.items():
         keys = [k for k, _ in entries]
         by_key = {k: r for k, r in entries}
-        def rule(_m: Any, *key: Any, _by_key: dict[Any, Row] = by_key) -> Any:
-            k = key[0] if len(key) == 1 else (tuple(key) if key else None)
-            r = _by_key[k]
-            expr = _linear(variables, r.idx, r.coef)
-            ub = param_bounds.get(r.name, r.ub)
-            return (r.lb, expr, ub)
-        if keys == [None]:
-            comp = pyo.Constraint(rule=lambda m, _r=entries[0][1]: (_r.lb, _linear(variables, _r.idx, _r.coef), _r.ub))
-        else:
-            comp = pyo.Constraint(keys, rule=rule)
+        comp = pyo.Constraint(rule=_scalar_rule(entries[0][1], variables, param_bounds)) if keys == [None] \
+            else pyo.Constraint(keys, rule=_indexed_rule(by_key, variables, param_bounds))
         setattr(mdl, family, comp)
-        if keys == [None]:
-            constraints[entries[0][1].name] = comp
-        else:
-            for k, r in entries:
-                constraints[r.name] = comp[k]
+        for k, r in entries:
+            constraints[r.name] = comp if k is None else comp[k]
 
     oi = np.nonzero(obj)[0]
     mdl.objective = pyo.Objective(expr=_linear(variables, oi, obj[oi], obj_const), sense=pyo.maximize)
@@ -419,6 +408,22 @@ def build_model(sc: Scenario) -> AllocationModel:
     )
     built.build_seconds = time.perf_counter() - t0
     return built
+
+
+def _bounded(r: Row, variables: list[Any], param_bounds: dict[str, Any]) -> tuple[Any, Any, Any]:
+    """(lb, body, ub) of a row; resource limits use their mutable Param as the bound."""
+    return (r.lb, _linear(variables, r.idx, r.coef), param_bounds.get(r.name, r.ub))
+
+
+def _scalar_rule(row: Row, variables: list[Any], param_bounds: dict[str, Any]) -> Any:
+    return lambda _m: _bounded(row, variables, param_bounds)
+
+
+def _indexed_rule(by_key: dict[Any, Row], variables: list[Any], param_bounds: dict[str, Any]) -> Any:
+    def rule(_m: Any, *key: Any) -> Any:
+        return _bounded(by_key[key[0] if len(key) == 1 else tuple(key)], variables, param_bounds)
+
+    return rule
 
 
 def _linear(variables: list[Any], idx: np.ndarray, coef: np.ndarray, constant: float = 0.0) -> LinearExpression:

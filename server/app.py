@@ -1,0 +1,144 @@
+"""Server assembly: store, worker pool (started first), job manager, gRPC server, health,
+reflection, metrics, graceful shutdown."""
+
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import sys
+import threading
+import time
+from concurrent import futures
+from dataclasses import dataclass
+from typing import Any
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from lepton_alloc.proto.lepton.allocation.v1 import allocation_service_pb2 as svc
+from lepton_alloc.proto.lepton.allocation.v1 import allocation_service_pb2_grpc as svc_grpc
+
+from .config import ServerConfig
+from .jobs import JobManager
+from .metrics import Metrics
+from .servicer import AllocationServicer
+from .store import Store, open_store
+from .workers import WorkerPool
+
+SERVICE_NAME = svc.DESCRIPTOR.services_by_name["AllocationService"].full_name
+log = logging.getLogger("lepton_alloc.server")
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: time, level, logger, message (+ exception summary)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        data = {
+            "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + f".{int(record.msecs):03d}Z",
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if record.exc_info:
+            data["exception"] = self.formatException(record.exc_info)
+        return json.dumps(data)
+
+
+def setup_logging(level: int = logging.INFO) -> None:
+    root = logging.getLogger("lepton_alloc")
+    if any(isinstance(h.formatter, JsonFormatter) for h in root.handlers):
+        return
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter())
+    root.addHandler(handler)
+    root.setLevel(level)
+    root.propagate = False
+
+
+@dataclass
+class RunningServer:
+    server: grpc.Server
+    port: int
+    manager: JobManager
+    pool: WorkerPool
+    store: Store
+    health: Any
+    metrics: Metrics
+    metrics_port: int | None
+    config: ServerConfig
+    _stopped: bool = False
+
+    def stop(self, grace: float | None = None) -> None:
+        """Graceful shutdown: NOT_SERVING, refuse new work, let running solves finish within
+        ``grace`` (then cancel them), stop the gRPC server, the workers and the store."""
+        if self._stopped:
+            return
+        self._stopped = True
+        grace = self.config.grace if grace is None else grace
+        log.info("draining (grace %.1fs)", grace)
+        self.health.set("", health_pb2.HealthCheckResponse.NOT_SERVING)
+        self.health.set(SERVICE_NAME, health_pb2.HealthCheckResponse.NOT_SERVING)
+        self.manager.drain(grace)
+        self.server.stop(grace=1.0).wait()
+        self.pool.stop()
+        self.store.close()
+        log.info("stopped")
+
+
+def start_server(cfg: ServerConfig) -> RunningServer:
+    setup_logging()
+    store = open_store(cfg.database)
+    interrupted = store.fail_interrupted_jobs("the server stopped before this job finished; submit it again")
+    if interrupted:
+        log.warning("marked %d interrupted job(s) as failed: %s", len(interrupted), ", ".join(interrupted))
+    # worker processes start before any gRPC object exists in this process
+    pool = WorkerPool(cfg.workers)
+    pool.start()
+    metrics = Metrics()
+    manager = JobManager(store, pool, queue_size=cfg.queue_size, max_time_limit=cfg.max_time_limit,
+                         kill_grace=cfg.kill_grace, min_event_interval=cfg.progress_interval, metrics=metrics)
+    manager.start()
+
+    server = grpc.server(
+        futures.ThreadPoolExecutor(max_workers=64, thread_name_prefix="rpc"),
+        options=[("grpc.max_receive_message_length", 64 * 1024 * 1024),
+                 ("grpc.max_send_message_length", 64 * 1024 * 1024)],
+    )
+    svc_grpc.add_AllocationServiceServicer_to_server(
+        AllocationServicer(manager, store, metrics, test_hooks=cfg.test_hooks), server)
+    health_servicer = health.HealthServicer(experimental_non_blocking=True)
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    reflection.enable_server_reflection(
+        (SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME), server)
+    port = server.add_insecure_port(cfg.address)
+    if port == 0:
+        pool.stop()
+        store.close()
+        raise RuntimeError(f"cannot listen on {cfg.address}")
+    server.start()
+    health_servicer.set("", health_pb2.HealthCheckResponse.SERVING)
+    health_servicer.set(SERVICE_NAME, health_pb2.HealthCheckResponse.SERVING)
+    metrics_port = metrics.serve(cfg.metrics_port) if cfg.metrics_port else None
+    host = cfg.address.rsplit(":", 1)[0]
+    log.info("serving %s on %s:%d (workers %d, queue %d, max time limit %.0fs, database %s, metrics %s)",
+             SERVICE_NAME, host, port, cfg.workers, cfg.queue_size, cfg.max_time_limit, cfg.database,
+             f"http://127.0.0.1:{metrics_port}/metrics" if metrics_port else "off")
+    return RunningServer(server, port, manager, pool, store, health_servicer, metrics, metrics_port, cfg)
+
+
+def serve_forever(cfg: ServerConfig) -> int:
+    running = start_server(cfg)
+    print(f"listening on {cfg.address.rsplit(':', 1)[0]}:{running.port}", file=sys.stderr, flush=True)
+    done = threading.Event()
+
+    def on_signal(signum: int, _frame: Any) -> None:
+        log.info("signal %d: shutting down", signum)
+        done.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    done.wait()
+    running.stop()
+    return 0

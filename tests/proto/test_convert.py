@@ -1,0 +1,401 @@
+"""Proto ⇄ domain conversion (server/convert.py): lossless round trips and file-identical validation."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from lepton_alloc.models import ScenarioError, load_scenario_file, parse_scenario, solve_scenario
+from lepton_alloc.models.scenario import FieldViolation, Scenario, canonical_json
+from lepton_alloc.proto.lepton.allocation.v1 import result_pb2, scenario_pb2
+from lepton_alloc.server.convert import (
+    result_from_proto,
+    result_to_proto,
+    scenario_from_proto,
+    scenario_to_proto,
+    violations_to_bad_request,
+)
+
+GLOBAL_EXPANSION = Path(__file__).resolve().parents[2] / "models" / "data" / "global_expansion.yaml"
+
+# ----------------------------------------------------------------------------- fixtures
+
+# Every field of MODEL.md section 1, most with non-default values.
+FULL: dict[str, Any] = {
+    "name": "every-field",
+    "start_year": 2027,
+    "horizon_years": 4,
+    "discount_rate": 0.08,
+    "terminal_growth": 0.02,
+    "markets": [
+        {
+            "id": "US", "name": "United States", "region": "AMER", "market_size": 900,
+            "market_growth": 0.03, "risk_score": 0.1, "salary_per_head": 0.15,
+            "compliance": {"lead_time_years": 1, "cost": 2.5, "banned_modes": ["ACQUIRE", "partner"]},
+            "earliest_entry_year": 2026, "latest_entry_year": 2040, "must_enter": True,
+            "growth_investment": {"segments": [{"up_to": 1.0, "return_rate": 1.8}, {"up_to": 3.0, "return_rate": 1.2}]},
+            "growth_hiring": {"max_heads": 20, "contribution_per_head": 0.3},
+            "options": [
+                {"mode": "build", "initial_share": 0.01, "share_growth": 0.25, "max_share": 0.3,
+                 "margin": 0.2, "entry_cost": 5, "annual_cost": 1.5, "headcount": 12, "prehire_years": 1},
+            ],
+        },
+        {
+            "id": "DE", "name": "Germany", "region": "EMEA", "market_size": 400.5,
+            "market_growth": -0.01, "requires": ["US"],
+            "options": [
+                {"mode": "acquire", "initial_share": 0.08, "margin": 0.25, "entry_cost": 40},
+                {"mode": "partner", "cash_flows": {"contribution": [1.0, 2.0, -0.5], "cost": [0.5, 0.0], "headcount": [2, 0, 3]}},
+            ],
+        },
+        {
+            "id": "JP", "region": "", "latest_entry_year": 2028,
+            "growth_hiring": {"max_heads": 0, "contribution_per_head": -0.1},
+            "options": [{"mode": "partner", "initial_share": 0.0, "margin": 0.0}],
+        },
+        {"id": "BR", "name": "Brazil", "region": "AMER", "earliest_entry_year": 2029,
+         "options": [{"mode": "build", "initial_share": 0.05, "margin": 0.3}]},
+    ],
+    "budget": {"limit": [60, 60.5, 70, 0], "carry_over": True},
+    "headcount": {"cap": [200, 250, 300, 350], "max_net_hires": 120, "initial": 7},
+    "regions": [
+        {"name": "EMEA", "min_markets": 0, "max_markets": 1, "max_budget_share": 0.5, "talent_cap": [10, 20, 30, 40]},
+        {"name": "AMER", "min_markets": 1},
+    ],
+    "growth_scenarios": [
+        {"name": "bear", "probability": 0.25, "market_growth_delta": -0.03, "share_growth_multiplier": 0.6},
+        {"name": "base", "probability": 0.5},
+        {"name": "bull", "probability": 0.25, "market_growth_delta": 0.02, "share_growth_multiplier": 1.3},
+    ],
+    "risk": {"max_average_risk": 0.5},
+    "commitments": [{"market_id": "US", "mode": "build", "entry_year": 2028}],
+    "previous_plan": {
+        "change_penalty": 5.0,
+        "decisions": [
+            {"market_id": "DE", "mode": "partner", "entry_year": 2029},
+            {"market_id": "JP", "entered": False},
+            {"market_id": "BR", "entered": True, "mode": "acquire", "entry_year": 2031},
+        ],
+    },
+    "objective": {"kind": "risk_adjusted_npv", "risk_aversion": 0.4, "cvar_alpha": 0.8,
+                  "min_expected_npv": -100.0, "min_cvar": -250.0},
+    "solver": {"time_limit_seconds": 12.5, "mip_rel_gap": 0.0},
+}
+
+# Only what is required: every optional field absent.
+MINIMAL: dict[str, Any] = {
+    "horizon_years": 1,
+    "markets": [{"id": "X", "options": [{"mode": "partner", "initial_share": 0.1, "margin": 0.5}]}],
+}
+
+# Optional fields given as zero, which differs from their absence.
+ZEROS: dict[str, Any] = {
+    "name": "zeros", "start_year": 0, "horizon_years": 2, "discount_rate": 0.05, "terminal_growth": 0.0,
+    "markets": [{"id": "A", "region": "R", "earliest_entry_year": 0, "latest_entry_year": 0,
+                 "options": [{"mode": "build", "initial_share": 0.0, "margin": 0.0}]}],
+    "budget": {"limit": [0, 0]},
+    "headcount": {"cap": [0, 0], "max_net_hires": [0, 0], "initial": 0},
+    "regions": [{"name": "R", "max_markets": 0, "max_budget_share": 0.0, "talent_cap": [0, 0]}],
+    "growth_scenarios": [{"name": "only", "probability": 1.0, "market_growth_delta": 0.0}],
+    "risk": {"max_average_risk": 0.0},
+    "commitments": [{"market_id": "A", "mode": "build", "entry_year": 0}],
+    "previous_plan": {"change_penalty": 0.0, "decisions": []},
+    "objective": {"min_expected_npv": 0.0, "min_cvar": 0.0},
+    "solver": {"mip_rel_gap": 0},
+}
+
+CASES = {"full": FULL, "minimal": MINIMAL, "zeros": ZEROS}
+
+
+def _scenarios() -> list[Any]:
+    params = [pytest.param(parse_scenario(raw), id=name) for name, raw in CASES.items()]
+    if GLOBAL_EXPANSION.exists():
+        params.append(pytest.param(load_scenario_file(GLOBAL_EXPANSION), id="global_expansion"))
+    else:
+        params.append(pytest.param(None, id="global_expansion", marks=pytest.mark.skip("file not written yet")))
+    return params
+
+
+def _violations(raw_msg: scenario_pb2.Scenario) -> list[FieldViolation]:
+    with pytest.raises(ScenarioError) as info:
+        scenario_from_proto(raw_msg)
+    return info.value.violations
+
+
+def _valid_proto() -> scenario_pb2.Scenario:
+    return scenario_to_proto(parse_scenario(MINIMAL))
+
+
+# ----------------------------------------------------------------------------- scenario round trip
+
+
+@pytest.mark.parametrize("scenario", _scenarios())
+def test_scenario_round_trip_is_lossless(scenario: Scenario) -> None:
+    msg = scenario_to_proto(scenario)
+    back = scenario_from_proto(msg)
+    assert back == scenario
+    # the canonical JSON (and so the scenario hash) is identical: no int/float or -0.0 drift
+    assert canonical_json(back) == canonical_json(scenario)
+    assert back.sha256() == scenario.sha256()
+
+    wire = msg.SerializeToString(deterministic=True)
+    parsed = scenario_pb2.Scenario.FromString(wire)
+    assert parsed == msg
+    assert scenario_from_proto(parsed) == scenario
+    assert scenario_to_proto(back).SerializeToString(deterministic=True) == wire
+
+
+def test_full_fixture_uses_every_proto_field() -> None:
+    """The FULL fixture must set every field of every scenario message (so nothing is untested)."""
+    msg = scenario_to_proto(parse_scenario(FULL))
+    unset: set[str] = set()
+
+    def walk(m: Any, path: str) -> None:
+        fields = m.DESCRIPTOR.fields
+        for f in fields:
+            name = f"{m.DESCRIPTOR.name}.{f.name}"
+            if f.is_repeated:
+                items = getattr(m, f.name)
+                if not items:
+                    unset.add(name)
+                elif f.message_type is not None:
+                    for item in items:
+                        walk(item, path)
+            elif f.message_type is not None:
+                if m.HasField(f.name):
+                    walk(getattr(m, f.name), path)
+                else:
+                    unset.add(name)
+            elif f.has_presence:
+                if not m.HasField(f.name):
+                    unset.add(name)
+            elif getattr(m, f.name) in (0, "", False):
+                unset.add(name)
+
+    walk(msg, "")
+    # every field is set somewhere in the fixture (a field set in one market counts)
+    ever_set: set[str] = set()
+
+    def collect(m: Any) -> None:
+        for f, value in m.ListFields():
+            ever_set.add(f"{m.DESCRIPTOR.name}.{f.name}")
+            if f.message_type is not None:
+                for item in (value if f.is_repeated else [value]):
+                    collect(item)
+
+    collect(msg)
+    all_fields: set[str] = set()
+
+    def declared(d: Any) -> None:
+        for f in d.fields:
+            key = f"{d.name}.{f.name}"
+            if key in all_fields:
+                continue
+            all_fields.add(key)
+            if f.message_type is not None:
+                declared(f.message_type)
+
+    declared(scenario_pb2.Scenario.DESCRIPTOR)
+    assert all_fields - ever_set == set()
+
+
+def test_absent_and_zero_stay_distinct() -> None:
+    minimal = scenario_to_proto(parse_scenario(MINIMAL))
+    zeros = scenario_to_proto(parse_scenario(ZEROS))
+    assert not minimal.HasField("terminal_growth") and zeros.HasField("terminal_growth")
+    assert zeros.terminal_growth == 0.0
+    assert not minimal.HasField("previous_plan") and zeros.HasField("previous_plan")
+    assert not minimal.HasField("risk") and zeros.risk.HasField("max_average_risk")
+    assert list(minimal.budget.limit) == [] and list(zeros.budget.limit) == [0.0, 0.0]
+    assert not minimal.markets[0].HasField("region") and zeros.markets[0].region == "R"
+    assert not minimal.markets[0].HasField("earliest_entry_year")
+    assert zeros.markets[0].HasField("earliest_entry_year") and zeros.markets[0].earliest_entry_year == 0
+    assert zeros.regions[0].HasField("max_markets") and zeros.regions[0].max_markets == 0
+    assert not minimal.objective.HasField("min_expected_npv") and zeros.objective.HasField("min_cvar")
+    assert zeros.solver.HasField("mip_rel_gap") and zeros.solver.mip_rel_gap == 0.0
+
+    back = scenario_from_proto(zeros)
+    assert back.terminal_growth == 0.0 and back.previous_plan is not None
+    assert back.risk_max_average == 0.0 and back.regions[0].max_markets == 0
+    assert back.solver.mip_rel_gap == 0.0
+    back_min = scenario_from_proto(minimal)
+    assert back_min.terminal_growth is None and back_min.previous_plan is None
+    assert back_min.budget.limit is None and back_min.markets[0].region is None
+
+
+def test_previous_plan_entered_false_and_empty_region_survive() -> None:
+    s = parse_scenario(FULL)
+    msg = scenario_to_proto(s)
+    jp = msg.previous_plan.decisions[1]
+    assert jp.HasField("entered") and jp.entered is False
+    assert jp.mode == scenario_pb2.MODE_UNSPECIFIED and not jp.HasField("entry_year")
+    back = scenario_from_proto(msg)
+    assert back.previous_plan is not None
+    assert back.previous_plan.decisions[1].entered is False
+    assert back.markets[2].region == ""  # an empty label is a label, not "no region"
+
+
+def test_proto_defaults_are_the_file_defaults() -> None:
+    """Fields a client leaves unset get the defaults of MODEL.md section 1."""
+    msg = scenario_pb2.Scenario(horizon_years=3)
+    opt = msg.markets.add(id="M").options.add(mode=scenario_pb2.MODE_BUILD, initial_share=0.1, margin=0.2)
+    assert opt.max_share == 0.0  # proto zero ...
+    s = scenario_from_proto(msg)
+    assert s.name == "scenario" and s.start_year == 0
+    assert s.markets[0].name == "M" and s.markets[0].options[0].max_share == 1.0  # ... file default 1
+    assert s.objective.kind == "expected_npv" and s.objective.cvar_alpha == 0.9
+    assert s.solver.time_limit_seconds == 60.0 and s.solver.mip_rel_gap == 1e-4
+    assert [g.name for g in s.growth_scenarios] == ["base"]
+
+
+# ----------------------------------------------------------------------------- validation through proto
+
+
+def test_violation_paths_are_file_paths() -> None:
+    msg = _valid_proto()
+    msg.markets.add(id="Y").options.add(mode=scenario_pb2.MODE_ACQUIRE, initial_share=0.1, margin=1.5)
+    fields = [v.field for v in _violations(msg)]
+    assert fields == ["markets[1].options[0].margin"]
+
+
+def test_every_violation_is_reported_with_its_path() -> None:
+    msg = _valid_proto()
+    msg.horizon_years = 0  # unset: required
+    m = msg.markets.add(id="Y")
+    m.options.add(initial_share=0.1, margin=0.2)  # no mode
+    m.options.add(mode=scenario_pb2.MODE_BUILD, max_share=0.0, initial_share=0.1, margin=0.2)  # explicit 0 cap
+    m.options.add(mode=scenario_pb2.MODE_PARTNER, entry_cost=3.0,
+                  cash_flows=scenario_pb2.CashFlows(contribution=[1.0]))
+    m.compliance.banned_modes.extend([scenario_pb2.MODE_BUILD, 42])  # 42: a value from the future
+    msg.budget.limit.extend([1.0, 2.0])
+    msg.growth_scenarios.add(name="other")  # probability missing (growth_scenarios[0] is "base")
+    fields = {v.field for v in _violations(msg)}
+    assert {
+        "horizon_years",
+        "markets[1].options[0].mode",
+        "markets[1].options[1].max_share",
+        "markets[1].options[2].entry_cost",
+        "markets[1].compliance.banned_modes[1]",
+        "growth_scenarios[1].probability",
+    } <= fields
+
+
+def test_cash_flow_option_with_zero_growth_fields_is_valid() -> None:
+    msg = _valid_proto()
+    msg.markets[0].options[0].Clear()
+    msg.markets[0].options[0].mode = scenario_pb2.MODE_PARTNER
+    msg.markets[0].options[0].cash_flows.cost.append(1.0)
+    s = scenario_from_proto(msg)
+    assert s.markets[0].options[0].cash_flows is not None
+    assert s.markets[0].options[0].cash_flows.cost == (1.0,)
+
+
+def test_per_year_list_of_wrong_length() -> None:
+    msg = _valid_proto()
+    msg.horizon_years = 3
+    msg.budget.limit.extend([1.0, 2.0])
+    assert [v.field for v in _violations(msg)] == ["budget.limit"]
+
+
+def test_violations_to_bad_request() -> None:
+    violations = [
+        FieldViolation("markets[3].options[0].margin", "must be between 0 and 1"),
+        FieldViolation("horizon_years", "is required (the number of years T, 1..50)"),
+        FieldViolation("<root>", "must be a mapping, got a list"),
+    ]
+    plain = violations_to_bad_request(violations)
+    assert [(f.field, f.description) for f in plain.field_violations] == [
+        (v.field, v.description) for v in violations
+    ]
+    prefixed = violations_to_bad_request(violations, field_prefix="scenario")
+    assert [f.field for f in prefixed.field_violations] == [
+        "scenario.markets[3].options[0].margin", "scenario.horizon_years", "scenario",
+    ]
+
+
+# ----------------------------------------------------------------------------- result round trip
+
+TINY: dict[str, Any] = {
+    "name": "tiny", "start_year": 2030, "horizon_years": 3, "discount_rate": 0.1,
+    "markets": [
+        {"id": "A", "region": "R1", "market_size": 100, "market_growth": 0.05, "salary_per_head": 0.1,
+         "options": [{"mode": "build", "initial_share": 0.1, "share_growth": 0.2, "margin": 0.3,
+                      "entry_cost": 5, "annual_cost": 1, "headcount": 3}]},
+        {"id": "B", "market_size": 50,
+         "options": [{"mode": "partner", "initial_share": 0.05, "margin": 0.2, "entry_cost": 100}]},
+        {"id": "C", "options": [{"mode": "acquire", "cash_flows": {"contribution": [0, 4, 4], "cost": [3], "headcount": [1]}}]},
+    ],
+    "budget": {"limit": [20, 20, 20]},
+    "headcount": {"cap": 10},
+    "regions": [{"name": "R1", "max_markets": 1}],
+    # a non-alphabetical scenario order: the result's npv_by_scenario must keep it
+    "growth_scenarios": [{"name": "zeta", "probability": 0.5, "market_growth_delta": -0.02},
+                         {"name": "alpha", "probability": 0.5}],
+    "solver": {"mip_rel_gap": 0},
+}
+
+INFEASIBLE: dict[str, Any] = {
+    "name": "infeasible", "horizon_years": 2,
+    "markets": [{"id": "A", "must_enter": True,
+                 "options": [{"mode": "build", "initial_share": 0.1, "margin": 0.3, "entry_cost": 50}]}],
+    "budget": {"limit": 10},
+}
+
+
+@pytest.fixture(scope="module")
+def solved() -> dict[str, Any]:
+    return {"tiny": solve_scenario(TINY), "infeasible": solve_scenario(INFEASIBLE)}
+
+
+@pytest.mark.parametrize("case", ["tiny", "infeasible"])
+def test_result_round_trip_equals_to_dict(solved: dict[str, Any], case: str) -> None:
+    result = solved[case]
+    expected = result.to_dict()
+    msg = result_to_proto(result)
+    wire = msg.SerializeToString(deterministic=True)
+    back = result_from_proto(result_pb2.Result.FromString(wire))
+    assert back == expected
+    # identical JSON, key order included: a remote solve prints what a local one prints
+    assert json.dumps(back) == json.dumps(expected)
+    # the stored-JSON form converts to the same message
+    assert result_to_proto(json.loads(json.dumps(expected))) == msg
+
+
+def test_result_values_where_a_wrong_mapping_would_differ(solved: dict[str, Any]) -> None:
+    tiny = solved["tiny"]
+    assert tiny.status == "optimal"
+    msg = result_to_proto(tiny)
+    assert msg.status == result_pb2.SOLVE_STATUS_OPTIMAL
+    assert msg.HasField("objective_value") and msg.objective_value == tiny.objective_value
+    assert [e.scenario for e in msg.kpis.npv_by_scenario] == ["zeta", "alpha"]
+    assert [p.key for p in msg.solver] == list(tiny.solver)
+    by_id = {m.id: m for m in msg.markets}
+    assert not by_id["B"].HasField("region")
+    for m in tiny.markets:
+        pm = by_id[m.id]
+        assert pm.entered == m.entered
+        assert pm.HasField("entry_year") == (m.entry_year is not None)
+        assert (pm.mode == scenario_pb2.MODE_UNSPECIFIED) == (m.mode is None)
+
+    infeasible = solved["infeasible"]
+    assert infeasible.status == "infeasible" and infeasible.kpis is None
+    imsg = result_to_proto(infeasible)
+    assert imsg.status == result_pb2.SOLVE_STATUS_INFEASIBLE
+    assert not imsg.HasField("kpis") and not imsg.HasField("objective_value")
+    assert list(imsg.conflict) == infeasible.conflict
+
+
+def test_result_optional_values_none_vs_zero() -> None:
+    """Hand-built: None and 0 must not be confused in optional result fields."""
+    d = result_from_proto(result_pb2.Result(
+        status=result_pb2.SOLVE_STATUS_FEASIBLE, objective_value=0.0, gap=0.0,
+        years=[result_pb2.YearTotal(year=2030, budget_limit=0.0)],
+        kpis=result_pb2.Kpis(payback_year=0),
+    ))
+    assert d["objective_value"] == 0.0 and d["best_bound"] is None and d["gap"] == 0.0
+    assert d["years"][0]["budget_limit"] == 0.0 and d["years"][0]["headcount_cap"] is None
+    assert d["kpis"]["payback_year"] == 0
+    assert d["status"] == "feasible"
