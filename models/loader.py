@@ -18,25 +18,31 @@ from .scenario import FieldViolation, Scenario, ScenarioError, parse_scenario, s
 
 
 class _Yaml12ishLoader(yaml.SafeLoader):
-    """SafeLoader whose float resolver also accepts exponents without a dot (1e-4, 2E5)."""
+    """SafeLoader with YAML 1.2 floats (``1e-4`` is a number) and booleans (``NO`` is text)."""
 
 
-_Yaml12ishLoader.yaml_implicit_resolvers = {
-    k: [r for r in v if r[0] != "tag:yaml.org,2002:float"]
-    for k, v in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}
-_Yaml12ishLoader.add_implicit_resolver(
-    "tag:yaml.org,2002:float",
-    re.compile(
-        r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
-        |[-+]?(?:[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)
-        |\.[0-9_]+(?:[eE][-+]?[0-9]+)?
-        |[-+]?\.(?:inf|Inf|INF)
-        |\.(?:nan|NaN|NAN))$""",
-        re.X,
-    ),
-    list("-+0123456789."),
+class _Yaml12ishDumper(yaml.SafeDumper):
+    """SafeDumper that quotes every string the loader above would read as a number or bool."""
+
+
+_FLOAT_12 = re.compile(
+    r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
+    |[-+]?(?:[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)
+    |\.[0-9_]+(?:[eE][-+]?[0-9]+)?
+    |[-+]?\.(?:inf|Inf|INF)
+    |\.(?:nan|NaN|NAN))$""",
+    re.X,
 )
+_BOOL_12 = re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$")
+
+for _cls in (_Yaml12ishLoader, _Yaml12ishDumper):
+    # YAML 1.2 core schema for floats and booleans: `1e-4` is a number, `NO`/`yes`/`on` are text
+    _cls.yaml_implicit_resolvers = {
+        k: [r for r in v if r[0] not in ("tag:yaml.org,2002:float", "tag:yaml.org,2002:bool")]
+        for k, v in yaml.SafeLoader.yaml_implicit_resolvers.items()
+    }
+    _cls.add_implicit_resolver("tag:yaml.org,2002:bool", _BOOL_12, list("tTfF"))
+    _cls.add_implicit_resolver("tag:yaml.org,2002:float", _FLOAT_12, list("-+0123456789."))
 
 
 def parse_text(text: str, fmt: str = "yaml") -> Any:
@@ -75,7 +81,7 @@ def dump_scenario(s: Scenario, fmt: str = "yaml") -> str:
     data = scenario_to_dict(s)
     if fmt == "json":
         return json.dumps(data, indent=2)
-    return yaml.safe_dump(data, sort_keys=False)
+    return yaml.dump(data, Dumper=_Yaml12ishDumper, sort_keys=False)
 
 
 def builtin_example_path() -> Path:

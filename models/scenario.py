@@ -225,6 +225,10 @@ class _Checker:
 
     def __init__(self) -> None:
         self.violations: list[FieldViolation] = []
+        # ids and region labels of every market that names one, valid or not: a reference to a
+        # market with errors of its own is not reported a second time
+        self.market_ids: set[str] = set()
+        self.region_labels: set[str] = set()
 
     def add(self, path: str, message: str) -> None:
         self.violations.append(FieldViolation(path, message))
@@ -254,7 +258,10 @@ class _Checker:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             self.add(path, f"must be a number, got {_kind(value)}")
             return None
-        v = float(value)
+        try:
+            v = float(value)
+        except OverflowError:
+            v = math.inf
         if not math.isfinite(v):
             self.add(path, "must be a finite number")
             return None
@@ -307,7 +314,7 @@ class _Checker:
         if len(value) > MAX_TEXT:
             self.add(path, f"must be at most {MAX_TEXT} characters")
             return None
-        if pattern is not None and not pattern.match(value):
+        if pattern is not None and not pattern.fullmatch(value):
             self.add(path, "must be 1..64 characters of [A-Za-z0-9_.-]")
             return None
         return value
@@ -444,7 +451,7 @@ def parse_scenario(raw: Any) -> Scenario:
                 initial or 0,
             )
 
-    regions = _parse_regions(c, top.get("regions"), horizon, {m.region for m in markets if m.region})
+    regions = _parse_regions(c, top.get("regions"), horizon, c.region_labels)
 
     risk_max = None
     if top.get("risk") is not None:
@@ -510,7 +517,7 @@ def _parse_growth_scenarios(c: _Checker, raw: Any) -> list[GrowthScenario]:
             prob = None
         else:
             prob = c.number(d["probability"], f"{p}.probability", gt=0, le=1)
-        delta = c.number(_get(d, "market_growth_delta", 0.0), f"{p}.market_growth_delta", gt=-2)
+        delta = c.number(_get(d, "market_growth_delta", 0.0), f"{p}.market_growth_delta")
         mult = c.number(_get(d, "share_growth_multiplier", 1.0), f"{p}.share_growth_multiplier", gt=0)
         if nm is None or prob is None or delta is None or mult is None:
             ok = False
@@ -540,6 +547,7 @@ def _parse_markets(
     raw_requires: list[tuple[int, str, list[tuple[int, Any]]]] = []
     for k, item in enumerate(items):
         p = f"markets[{k}]"
+        errors_before = len(c.violations)
         d = c.mapping(item, p, MARKET_FIELDS)
         if d is None:
             continue
@@ -629,8 +637,12 @@ def _parse_markets(
                     hiring = GrowthHiring(mh, cph)
 
         options = _parse_options(c, d.get("options"), p, scenarios)
-        if None in (size, growth, risk, salary, must_enter) or mid is None:
-            continue
+        if region is not None:
+            c.region_labels.add(region)
+        if mid is not None:
+            c.market_ids.add(mid)
+        if len(c.violations) > errors_before or mid is None:
+            continue  # reported; references to this market are not judged against a half-read market
         markets.append(
             Market(
                 id=mid, name=name, region=region, market_size=size, market_growth=growth,  # type: ignore[arg-type]
@@ -642,7 +654,7 @@ def _parse_markets(
         )
 
     # prerequisites (2.5): existing markets, not itself, no cycle
-    ids = set(seen)
+    ids = set(seen) | c.market_ids
     requires_of: dict[str, tuple[str, ...]] = {}
     for k, mid, reqs in raw_requires:
         clean: list[str] = []
@@ -816,13 +828,13 @@ def _parse_commitments(
         year = c.integer(d.get("entry_year"), f"{p}.entry_year")
         if mid is None:
             continue
-        if mid not in markets:
+        if mid not in markets and mid not in c.market_ids:
             c.add(f"{p}.market_id", f"names unknown market {mid!r}")
             continue
         if mid in seen:
             c.add(f"{p}.market_id", f"market {mid!r} is committed more than once")
         seen.add(mid)
-        if mode is None or year is None or horizon is None:
+        if mode is None or year is None or horizon is None or mid not in markets:
             continue
         m = markets[mid]
         if mode not in {o.mode for o in m.options}:
@@ -856,7 +868,7 @@ def _parse_previous_plan(c: _Checker, raw: Any, markets: dict[str, Market]) -> P
             continue
         mid = c.text(e.get("market_id"), f"{p}.market_id")
         if mid is not None:
-            if mid not in markets:
+            if mid not in markets and mid not in c.market_ids:
                 c.add(f"{p}.market_id", f"names unknown market {mid!r}")
             elif mid in seen:
                 c.add(f"{p}.market_id", f"market {mid!r} appears more than once")
@@ -907,7 +919,7 @@ def _parse_solver(c: _Checker, raw: Any) -> SolverSettings:
     if d is None:
         return SolverSettings()
     tl = c.number(_get(d, "time_limit_seconds", 60.0), "solver.time_limit_seconds", gt=0, le=7 * 24 * 3600)
-    gap = c.number(_get(d, "mip_rel_gap", 1e-4), "solver.mip_rel_gap", ge=0, le=1)
+    gap = c.number(_get(d, "mip_rel_gap", 1e-4), "solver.mip_rel_gap", ge=0)
     return SolverSettings(tl if tl is not None else 60.0, gap if gap is not None else 1e-4)
 
 

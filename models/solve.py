@@ -143,6 +143,14 @@ def solve_model(
         cols = np.array([colmap.get(id(v), -1) for v in am.variables], dtype=np.int64)
         values = np.where(cols >= 0, col_value[np.maximum(cols, 0)], 0.0)
 
+    if ms == MS.kModelEmpty:
+        # nothing can be entered (no columns, no rows): the only plan is "enter nothing",
+        # whose objective is the constant term (e.g. previous-plan penalties always paid)
+        values = np.zeros(len(am.variables))
+        const = am.objective_constant
+        return SolveOutcome("optimal", const, const, 0.0, values, transfer, solver_seconds,
+                            h.modelStatusToString(ms))
+
     is_mip = am.integer_count > 0
     objective = float(info.objective_function_value) if has_solution else None
     bound = float(info.mip_dual_bound) if is_mip else objective

@@ -61,7 +61,7 @@ def _include_dirs() -> list[Path]:
 
     dirs = [PROTO_ROOT, Path(grpc_tools.__file__).resolve().parent / "_proto"]
     try:
-        import google.rpc.status_pb2 as status_pb2  # googleapis-common-protos
+        from google.rpc import status_pb2  # googleapis-common-protos
 
         # .../site-packages/google/rpc/status_pb2.py -> .../site-packages (holds google/rpc/*.proto)
         dirs.append(Path(status_pb2.__file__).resolve().parents[2])

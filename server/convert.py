@@ -42,13 +42,15 @@ __all__ = [
 
 # Domain names <-> enum numbers. Built by name, so a domain value without a proto enum value
 # fails at import time rather than on some request.
-_MODE_TO_PB: dict[str, int] = {m: scenario_pb2.Mode.Value(f"MODE_{m.upper()}") for m in MODES}
+_MODE_TO_PB: dict[str, scenario_pb2.Mode.ValueType] = {
+    m: scenario_pb2.Mode.Value(f"MODE_{m.upper()}") for m in MODES
+}
 _PB_TO_MODE: dict[int, str] = {v: k for k, v in _MODE_TO_PB.items()}
-_KIND_TO_PB: dict[str, int] = {
+_KIND_TO_PB: dict[str, scenario_pb2.ObjectiveKind.ValueType] = {
     k: scenario_pb2.ObjectiveKind.Value(f"OBJECTIVE_KIND_{k.upper()}") for k in OBJECTIVE_KINDS
 }
 _PB_TO_KIND: dict[int, str] = {v: k for k, v in _KIND_TO_PB.items()}
-_STATUS_TO_PB: dict[str, int] = {
+_STATUS_TO_PB: dict[str, result_pb2.SolveStatus.ValueType] = {
     s: result_pb2.SolveStatus.Value(f"SOLVE_STATUS_{s.upper()}") for s in STATUSES
 }
 _PB_TO_STATUS: dict[int, str] = {v: k for k, v in _STATUS_TO_PB.items()}

@@ -38,7 +38,7 @@ from lepton_alloc.models import solve_scenario
 from .feasibility import PlanEvaluator, check_plan
 
 SEEDS = range(120)
-MAX_PLANS = 2500  # enumerated plans (entry combinations x hire vectors) per instance
+MAX_PLANS = 4000  # enumerated plans (entry combinations x hire vectors) per instance
 MODE_NAMES = ("acquire", "partner", "build")
 
 
@@ -151,9 +151,9 @@ def _generate(rng: random.Random, attempt: int) -> dict[str, Any]:
             ups = sorted(rng.sample([0.5, 1.0, 2.0, 3.0], nseg))
             rates = sorted((rng.choice([2.0, 1.5, 1.2, 1.0, 0.8, 0.3, 0.0]) for _ in range(nseg)), reverse=True)
             m["growth_investment"] = {"segments": [{"up_to": u, "return_rate": r} for u, r in zip(ups, rates)]}
-        if rng.random() < 0.3:
+        if rng.random() < 0.45:
             m["growth_hiring"] = {"max_heads": rng.choice([1, 1, 2]),
-                                  "contribution_per_head": rng.choice([-0.5, 0.5, 1.5, 3.0])}
+                                  "contribution_per_head": rng.choice([-0.5, 0.5, 1.5, 3.0, 6.0])}
         opts = []
         for md in modes:
             o: dict[str, Any] = {"mode": _mode_text(rng, md)}
@@ -190,14 +190,14 @@ def _generate(rng: random.Random, attempt: int) -> dict[str, Any]:
         raw["budget"] = {"limit": _per_year(rng, T, [5.0, 10.0, 20.0, 40.0])}
         if rng.random() < 0.5:
             raw["budget"]["carry_over"] = True
-    if rng.random() < 0.5:
+    if rng.random() < 0.65:
         hc: dict[str, Any] = {}
         if rng.random() < 0.7:
             hc["cap"] = _per_year(rng, T, [2, 4, 6, 10])
-        if rng.random() < 0.5:
-            hc["max_net_hires"] = _per_year(rng, T, [1, 2, 4])
-        if rng.random() < 0.5:
-            hc["initial"] = rng.randint(0, 3)
+        if rng.random() < 0.6:
+            hc["max_net_hires"] = _per_year(rng, T, [0, 1, 2, 4])
+        if rng.random() < 0.6:
+            hc["initial"] = rng.randint(0, 4)
         raw["headcount"] = hc
     labels = sorted({m["region"] for m in markets if "region" in m})
     regions = []
@@ -211,8 +211,8 @@ def _generate(rng: random.Random, attempt: int) -> dict[str, Any]:
                 r["max_markets"] = rng.randint(r.get("min_markets", 0), members)
             if not gi_mode and rng.random() < 0.4:
                 r["max_budget_share"] = rng.choice([0.3, 0.5, 0.8, 1.0])
-            if rng.random() < 0.4:
-                r["talent_cap"] = _per_year(rng, T, [2, 4, 8])
+            if rng.random() < 0.5:
+                r["talent_cap"] = _per_year(rng, T, [1, 2, 4, 8])
             regions.append(r)
     if regions:
         raw["regions"] = regions

@@ -401,14 +401,6 @@ def test_cvar_three_scenarios_fractional_tail(lam: float, alpha: float, enter_b:
         assert res["kpis"]["npv_by_scenario"][k] == approx(v)
 
 
-SCALAR_ROW_BUG = (
-    "model bug: formulation.build_model crashes (AttributeError: 'NoneType' object has no attribute "
-    "'lb') for every single-row constraint family (min_expected_npv, min_cvar, max_average_risk): "
-    "Pyomo calls the scalar rule as rule(block, None), so the default argument _r receives None"
-)
-
-
-@pytest.mark.xfail(strict=True, raises=AttributeError, reason=SCALAR_ROW_BUG)
 def test_cvar_floor_constraint() -> None:
     # expected_npv objective would enter B (4.5 > 2.5); min_cvar 1 at α=0.6 forbids it
     # (CVaR with B 0.4375 < 1 <= 2.1875 without)
@@ -556,7 +548,6 @@ EMPTY_MODEL_BUG = (
 )
 
 
-@pytest.mark.xfail(strict=True, reason=EMPTY_MODEL_BUG)
 def test_nothing_can_be_entered_is_optimal_with_objective_zero() -> None:
     # lead time 5 past a 2-year horizon: E_o empty, the empty plan is the (only) optimum
     d = scen(2, [{"id": "A", "market_size": 100, "compliance": {"lead_time_years": 5}, "options": [_five()]}])
@@ -565,7 +556,6 @@ def test_nothing_can_be_entered_is_optimal_with_objective_zero() -> None:
     assert res["objective_value"] == approx(0)
 
 
-@pytest.mark.xfail(strict=True, reason=EMPTY_MODEL_BUG)
 def test_previous_plan_constant_only() -> None:
     # a market with no options that was previously entered: nothing can be done, objective = -P
     d = scen(2, [{"id": "A"}], previous_plan={"change_penalty": 7.5, "decisions": [
@@ -584,7 +574,6 @@ def test_previous_plan_penalty_with_final_year_objective() -> None:
     assert solve(d)["objective_value"] == approx(5 - 2)
 
 
-@pytest.mark.xfail(strict=True, raises=AttributeError, reason=SCALAR_ROW_BUG)
 def test_max_average_risk() -> None:
     # A (risk 0.8, NPV 10) and B (risk 0.2, NPV 6), T=2, d=0; max average risk 0.4:
     # {A,B}: avg 0.5 > 0.4; {A}: 0.8; {B}: 0.2 -> enter B only, objective 6

@@ -212,10 +212,6 @@ def test_dump_yaml_writes_every_default() -> None:
         assert re.search(rf"^{key}:", text, re.M), key
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "loader bug: dump_scenario uses yaml.safe_dump (YAML 1.1 resolver), which writes text like "
-    "'1e5' or '1e-4' unquoted; the project's YAML 1.2-ish loader then reads it back as a number, "
-    "so a valid scenario (id '1e5', name '1e-4') does not survive dump -> load"))
 @pytest.mark.parametrize("field,value", [("id", "1e5"), ("name", "2E3")])
 def test_dump_yaml_round_trip_numeric_looking_text(field: str, value: str) -> None:
     raw = copy.deepcopy(CASH_ONLY)
@@ -294,3 +290,12 @@ def test_sha256_sensitive_to_market_order() -> None:
     d = rich()
     d["markets"] = [d["markets"][1], d["markets"][0], *d["markets"][2:]]
     assert parse_scenario(d).sha256() != parse_scenario(rich()).sha256()
+
+
+def test_builtin_example_round_trips() -> None:
+    from lepton_alloc.models import load_builtin_example
+
+    s = load_builtin_example()
+    assert parse_scenario(scenario_to_dict(s)) == s
+    assert load_scenario_text(dump_scenario(s)) == s
+    assert load_scenario_text(dump_scenario(s, "json"), "json").sha256() == s.sha256()

@@ -409,26 +409,17 @@ def test_yaml_inf_value() -> None:
 # --------------------------------------------------------------------------- known validation bugs
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "validation bug: ID_PATTERN '^[A-Za-z0-9_.-]{1,64}$' is used with re.match, and '$' also matches "
-    "before a trailing newline, so the id 'DE\\n' is accepted (MODEL.md 1: ids are 1..64 chars [A-Za-z0-9_.-])"))
 def test_id_with_trailing_newline_rejected() -> None:
     d = base()
     d["markets"][0]["id"] = "DE\n"
     assert {v.field for v in _errors(d).violations} == {"markets[0].id"}
 
 
-@pytest.mark.xfail(strict=True, raises=OverflowError, reason=(
-    "validation bug: _Checker.number calls float(value) unguarded; an integer too large for a float "
-    "(a 400-digit JSON/YAML literal) raises OverflowError instead of a ScenarioError naming the field"))
 def test_huge_integer_literal_is_a_field_error() -> None:
     raw = json.loads('{"horizon_years": 3, "markets": [{"id": "A", "market_size": 1' + "0" * 400 + "}]}")
     assert {v.field for v in _errors(raw).violations} == {"markets[0].market_size"}
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "validation bug: market_growth_delta is restricted to > -2, a rule MODEL.md 1 does not have; "
-    "MODEL.md only asks 1 + g_i + Δg_s > 0 (here 1 + 1.5 - 2.2 = 0.3)"))
 def test_large_negative_delta_with_large_growth_is_valid() -> None:
     d = base()
     d["markets"][0]["market_growth"] = 1.5
@@ -437,17 +428,12 @@ def test_large_negative_delta_with_large_growth_is_valid() -> None:
     parse_scenario(d)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "validation deviation: solver.mip_rel_gap is capped at 1, MODEL.md 1 only requires gap >= 0"))
 def test_mip_rel_gap_above_one_is_valid() -> None:
     d = base()
     d["solver"] = {"mip_rel_gap": 2.0}
     parse_scenario(d)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "loader: YAML 1.1 booleans are kept, so an unquoted Norway id `NO` (or `yes`, `on`, `off`) is read "
-    "as a boolean; a YAML 1.2 loader, which MODEL.md 1 suggests, reads it as text"))
 def test_yaml_norway_id_is_text() -> None:
     s = load_scenario_text("horizon_years: 3\nmarkets:\n  - id: NO\n    requires: [SE]\n  - id: SE\n")
     assert s.markets[0].id == "NO"
@@ -628,11 +614,6 @@ def test_probabilities_sum_within_tolerance() -> None:
     assert {v.field for v in _errors(d).violations} == {"growth_scenarios"}
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "validation: a market dropped for one bad field (or an option dropped for a bad margin) cascades into "
-    "spurious violations elsewhere: 'regions[0].name: no market carries region', "
-    "'commitments[0].market_id: names unknown market', 'commitments[1].mode: has no build option', "
-    "'previous_plan.decisions[0].market_id: names unknown market' -- fields that are not wrong"))
 def test_no_cascading_violations_from_an_invalid_market() -> None:
     d = base()
     d["markets"][0]["market_size"] = -1

@@ -1,0 +1,274 @@
+"""The gRPC service against a real server over a real channel (no mocks)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import grpc
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from lepton_alloc.clients.client import AllocationClient, AllocationError
+from lepton_alloc.models import solve_scenario
+from lepton_alloc.proto.lepton.allocation.v1 import allocation_service_pb2 as svc
+from lepton_alloc.proto.lepton.allocation.v1 import allocation_service_pb2_grpc as svc_grpc
+from lepton_alloc.server import convert
+
+from .conftest import TINY_OPTIMUM, slow_scenario, start, tiny_scenario, wait_until
+
+
+def test_solve_inline_matches_local_solve(client: AllocationClient) -> None:
+    remote = client.solve(tiny_scenario())
+    local = solve_scenario(tiny_scenario())
+    assert remote.status == "optimal"
+    assert remote.objective_value == pytest.approx(TINY_OPTIMUM, rel=1e-9)
+    assert remote.objective_value == local.objective_value
+    assert remote.decisions == local.decisions == {"A": ("build", 2027), "B": ("partner", 2027)}
+
+
+def test_infeasible_is_a_successful_call(client: AllocationClient) -> None:
+    sc = tiny_scenario(budget=1.0)
+    raw = sc.to_dict()
+    raw["markets"][0]["must_enter"] = True  # entry cost 3 > budget 1
+    from lepton_alloc.models.scenario import parse_scenario
+
+    result = client.solve(parse_scenario(raw))
+    assert result.status == "infeasible"
+    assert result.objective_value is None
+
+
+def test_invalid_scenario_lists_every_field_path(server, client: AllocationClient) -> None:
+    sc = tiny_scenario()
+    msg = convert.scenario_to_proto(sc)
+    msg.markets[1].options[0].margin = 2.0
+    msg.discount_rate = 1.5
+    msg.markets[0].id = "A"
+    msg.markets[1].id = "A"
+    stub = svc_grpc.AllocationServiceStub(grpc.insecure_channel(f"127.0.0.1:{server.port}"))
+    with pytest.raises(grpc.RpcError) as info:
+        stub.SubmitSolve(svc.SubmitSolveRequest(scenario=msg), timeout=10)
+    err = AllocationError.from_rpc_error(info.value)
+    assert err.code == grpc.StatusCode.INVALID_ARGUMENT
+    fields = {v.field for v in err.violations}
+    assert {"discount_rate", "markets[1].options[0].margin", "markets[1].id"} <= fields
+    assert "Traceback" not in err.message
+    # the server keeps serving
+    assert client.solve(tiny_scenario()).status == "optimal"
+
+
+def test_bad_request_fields(client: AllocationClient) -> None:
+    with pytest.raises(AllocationError) as info:
+        client.solve(tiny_scenario(), time_limit_seconds=-1)
+    assert info.value.code == grpc.StatusCode.INVALID_ARGUMENT
+    assert [v.field for v in info.value.violations] == ["options.time_limit_seconds"]
+    with pytest.raises(AllocationError) as info:
+        client.get_job("no-such-job")
+    assert info.value.code == grpc.StatusCode.NOT_FOUND
+
+
+def test_scenario_storage_and_solve_by_name(client: AllocationClient) -> None:
+    s1 = client.create_scenario("emea-2027", tiny_scenario(budget=5.0), description="first")
+    assert s1.revision == 1
+    with pytest.raises(AllocationError) as info:
+        client.create_scenario("emea-2027", tiny_scenario())
+    assert info.value.code == grpc.StatusCode.ALREADY_EXISTS
+    s2 = client.update_scenario("emea-2027", tiny_scenario(budget=10.0), description="more budget")
+    assert s2.revision == 2 and s2.sha256 != s1.sha256
+    assert client.get_scenario("emea-2027", revision=1).scenario == tiny_scenario(budget=5.0)
+    assert client.get_scenario("emea-2027").revision == 2
+    names = [s.name for s in client.list_scenarios()[0]]
+    assert "emea-2027" in names
+    # budget 5 admits only one entry: A (12) beats B (11); revision 2 admits both
+    r1 = client.solve(scenario_name="emea-2027", revision=1)
+    r2 = client.solve(scenario_name="emea-2027")
+    assert r1.objective_value == pytest.approx(12.0) and r2.objective_value == pytest.approx(TINY_OPTIMUM)
+    client.delete_scenario("emea-2027")
+    with pytest.raises(AllocationError) as info:
+        client.get_scenario("emea-2027")
+    assert info.value.code == grpc.StatusCode.NOT_FOUND
+    with pytest.raises(AllocationError) as info:
+        client.create_scenario("bad name!", tiny_scenario())
+    assert [v.field for v in info.value.violations] == ["name"]
+
+
+def test_submit_watch_get_list(client: AllocationClient) -> None:
+    job = client.submit(tiny_scenario(), request_id="watch-1")
+    events = list(client.watch(job.job_id, timeout=60))
+    assert events[-1].kind == "done" and events[-1].state == "SUCCEEDED"
+    final = events[-1].job
+    assert final is not None and final.result is not None
+    assert final.result.objective_value == pytest.approx(TINY_OPTIMUM)
+    got = client.get_job(job.job_id)
+    assert got.state == "SUCCEEDED" and [h[0] for h in got.history] == ["QUEUED", "RUNNING", "SUCCEEDED"]
+    jobs, _ = client.list_jobs(state="succeeded", page_size=1000)
+    assert job.job_id in {j.job_id for j in jobs}
+    assert all(j.state == "SUCCEEDED" for j in jobs)
+
+
+def test_idempotent_resubmission_runs_one_solve(server, client: AllocationClient) -> None:
+    first = client.submit(tiny_scenario(name="idem"), request_id="idem-1")
+    second = client.submit(tiny_scenario(name="idem"), request_id="idem-1")
+    assert first.job_id == second.job_id
+    client.watch(first.job_id, timeout=60).__next__()
+    assert wait_until(lambda: client.get_job(first.job_id).state == "SUCCEEDED", 30)
+    with pytest.raises(AllocationError) as info:
+        client.submit(tiny_scenario(budget=3.0, name="idem"), request_id="idem-1")
+    assert info.value.code == grpc.StatusCode.ALREADY_EXISTS
+    audits = [a for a in server.store.list_audit(limit=10000) if a.job_id == first.job_id]
+    assert len(audits) == 1  # exactly one solve ran
+
+
+def test_progress_events_stream_incumbents(client: AllocationClient) -> None:
+    job = client.submit(slow_scenario(), time_limit_seconds=4)
+    progress = []
+    final = None
+    for ev in client.watch(job.job_id, timeout=60):
+        if ev.kind == "progress":
+            progress.append(ev.progress)
+        if ev.kind == "done":
+            final = ev.job
+    assert final is not None and final.result is not None
+    assert final.result.status == "feasible"  # time-limited with an incumbent: not "optimal"
+    assert final.result.gap is not None and final.result.gap > 0
+    incumbents = [p for p in progress if p.kind == "incumbent" and p.objective is not None]
+    assert incumbents, "no incumbent events"
+    # incumbents only improve (maximisation) and never beat the final best bound
+    objs = [p.objective for p in incumbents]
+    assert objs == sorted(objs)
+    assert max(objs) <= final.result.best_bound + 1e-6 * abs(final.result.best_bound)
+    times = [p.elapsed_seconds for p in progress]
+    assert times == sorted(times)
+
+
+def test_deadline_interrupts_the_solve_and_frees_the_worker(server, client: AllocationClient) -> None:
+    t0 = time.monotonic()
+    with pytest.raises(AllocationError) as info:
+        client.solve(slow_scenario(), timeout=3.0)
+    assert info.value.code == grpc.StatusCode.DEADLINE_EXCEEDED
+    assert time.monotonic() - t0 < 6
+    pids = [w.pid for w in server.pool.workers]
+    # within 2 s the worker is idle again (interrupt honoured) or was replaced
+    assert wait_until(lambda: server.pool.busy_count() == 0, 2.0)
+    assert all(w.alive() for w in server.pool.workers)
+    assert [w.pid for w in server.pool.workers] == pids  # honoured the interrupt: not killed
+    assert client.solve(tiny_scenario()).status == "optimal"
+
+
+def test_cancel_mid_solve(server, client: AllocationClient) -> None:
+    job = client.submit(slow_scenario(seed=8))
+    assert wait_until(lambda: client.get_job(job.job_id).state == "RUNNING", 20)
+    time.sleep(1.0)
+    t0 = time.monotonic()
+    client.cancel(job.job_id)
+    assert wait_until(lambda: client.get_job(job.job_id).state == "CANCELLED", 3.0)
+    assert time.monotonic() - t0 < 2.0
+    assert wait_until(lambda: server.pool.busy_count() == 0, 2.0)
+    done = client.get_job(job.job_id)
+    if done.result is not None:  # the best plan found before the cancel is kept
+        assert done.result.status == "cancelled"
+
+
+def test_solver_ignoring_interrupt_is_killed_and_replaced(server, client: AllocationClient) -> None:
+    job = client.submit(tiny_scenario(), metadata=[("x-lepton-debug-ignore-cancel", "60")])
+    assert wait_until(lambda: client.get_job(job.job_id).state == "RUNNING", 10)
+    busy = [w for w in server.pool.workers if w.busy_job == job.job_id][0]
+    old_pid = busy.pid
+    client.cancel(job.job_id)
+    assert wait_until(lambda: client.get_job(job.job_id).state == "CANCELLED", 5.0)
+    assert busy.pid != old_pid and busy.alive()
+    assert "replaced" in client.get_job(job.job_id).error
+    assert client.solve(tiny_scenario()).objective_value == pytest.approx(TINY_OPTIMUM)
+
+
+def test_health_reflection_and_metrics(tmp_path: Path) -> None:
+    running = start(tmp_path, metrics_port=0, workers=1)
+    try:
+        channel = grpc.insecure_channel(f"127.0.0.1:{running.port}")
+        health_stub = health_pb2_grpc.HealthStub(channel)
+        resp = health_stub.Check(health_pb2.HealthCheckRequest(service="lepton.allocation.v1.AllocationService"), timeout=5)
+        assert resp.status == health_pb2.HealthCheckResponse.SERVING
+        from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+
+        refl = reflection_pb2_grpc.ServerReflectionStub(channel)
+        answers = list(refl.ServerReflectionInfo(iter([reflection_pb2.ServerReflectionRequest(list_services="")]), timeout=5))
+        services = {s.name for s in answers[0].list_services_response.service}
+        assert "lepton.allocation.v1.AllocationService" in services
+        port = running.metrics.serve(0)
+        with AllocationClient(f"127.0.0.1:{running.port}") as c:
+            c.solve(tiny_scenario())
+        body = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+        assert 'lepton_solves_total{status="optimal"} 1.0' in body
+        assert "lepton_queue_depth" in body and "lepton_active_workers" in body
+        running.health.set("lepton.allocation.v1.AllocationService", health_pb2.HealthCheckResponse.SERVING)
+        running.stop(grace=0.5)
+        channel.close()
+    finally:
+        running.stop(grace=0.5)
+
+
+def test_queue_full_is_resource_exhausted(tmp_path: Path) -> None:
+    running = start(tmp_path, workers=1, queue_size=1)
+    try:
+        with AllocationClient(f"127.0.0.1:{running.port}") as c:
+            busy = c.submit(slow_scenario())
+            assert wait_until(lambda: c.get_job(busy.job_id).state == "RUNNING", 20)
+            waiting = c.submit(tiny_scenario())
+            with pytest.raises(AllocationError) as info:
+                c.submit(tiny_scenario())
+            assert info.value.code == grpc.StatusCode.RESOURCE_EXHAUSTED
+            c.cancel(busy.job_id)
+            assert wait_until(lambda: c.get_job(waiting.job_id).state == "SUCCEEDED", 20)
+            c.submit(tiny_scenario())  # room again
+    finally:
+        running.stop(grace=0.5)
+
+
+def test_restart_keeps_data_and_reports_interrupted_jobs(tmp_path: Path) -> None:
+    db = tmp_path / "lepton.db"
+    # a real server process, killed hard in the middle of a solve
+    env = {**os.environ, "LEPTON_TEST_HOOKS": "1"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "lepton_alloc.clients.cli", "serve", "--address", "127.0.0.1:0",
+         "--database", str(db), "--workers", "1"],
+        stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        address = None
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and address is None:
+            line = proc.stderr.readline()
+            if line.startswith("listening on "):
+                address = line.split()[-1]
+        assert address, "server did not start"
+        with AllocationClient(address) as c:
+            c.create_scenario("keep", tiny_scenario(budget=5.0))
+            c.update_scenario("keep", tiny_scenario(budget=10.0))
+            done = c.submit(tiny_scenario())
+            assert wait_until(lambda: c.get_job(done.job_id).state == "SUCCEEDED", 30)
+            running = c.submit(slow_scenario())
+            assert wait_until(lambda: c.get_job(running.job_id).state == "RUNNING", 30)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    restarted = start(tmp_path, workers=1)
+    try:
+        with AllocationClient(f"127.0.0.1:{restarted.port}") as c:
+            assert c.get_scenario("keep").revision == 2
+            assert c.get_scenario("keep", revision=1).scenario == tiny_scenario(budget=5.0)
+            finished = c.get_job(done.job_id)
+            assert finished.state == "SUCCEEDED" and finished.result is not None
+            assert finished.result.objective_value == pytest.approx(TINY_OPTIMUM)
+            lost = c.get_job(running.job_id)
+            assert lost.state == "FAILED"
+            assert "server stopped" in lost.error
+            assert json.loads(json.dumps(lost.history[-1]))[0] == "FAILED"
+    finally:
+        restarted.stop(grace=0.5)
