@@ -9,6 +9,7 @@ Status is reported honestly: a run stopped by a limit with an incumbent is ``fea
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -125,9 +126,13 @@ def solve_model(
             update_constraints=False, update_vars=False, update_parameters=False,
             update_named_expressions=False, update_objective=False,
         )
+    pyomo_log = logging.getLogger("pyomo.contrib.solver")
+    level = pyomo_log.level
+    pyomo_log.setLevel(logging.ERROR)  # statuses (interrupt, limits) are reported by us, not as warnings
     try:
         opt.solve(am.model, **kwargs)
     finally:
+        pyomo_log.setLevel(level)
         for cb, fn in subscriptions:
             cb.unsubscribe(fn)
     solver_seconds = float(h.getRunTime())

@@ -187,7 +187,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     changed = write(generated)
     for name in changed:
-        print(f"wrote {PACKAGE_DIR / name}", file=sys.stderr)
+        print(f"updated {PACKAGE_DIR / name}", file=sys.stderr)
     print(f"{len(generated)} generated files, {len(changed)} changed", file=sys.stderr)
     return 0
 

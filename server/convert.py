@@ -10,16 +10,21 @@ per-year lists); a plain scalar's zero is the model's default for that field any
 
 Results leave through :func:`result_to_proto` and come back through :func:`result_from_proto`
 as the dict of ``Result.to_dict()`` (same keys, same order, same float values), so a client
-prints the same JSON as a local solve.
+prints the same JSON as a local solve. Jobs and stored scenarios are built from the store's
+records (plain types, JSON payloads, float epoch seconds).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
+import math
+import time
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from google.protobuf.message import Message
+from google.protobuf.timestamp_pb2 import Timestamp
 from google.rpc import error_details_pb2
 
 from lepton_alloc.models.result import MarketYear, ModelSize, Result, ShadowPrice, Timings, YearTotal
@@ -30,14 +35,20 @@ from lepton_alloc.models.scenario import (
     Market,
     Option,
     Scenario,
+    canonical_json,
     parse_scenario,
 )
 from lepton_alloc.models.solve import STATUSES
-from lepton_alloc.proto.lepton.allocation.v1 import result_pb2, scenario_pb2
+from lepton_alloc.proto.lepton.allocation.v1 import job_pb2, result_pb2, scenario_pb2, stored_scenario_pb2
+
+if TYPE_CHECKING:  # store records are only read here; the client side never needs the store
+    from .store import JobEvent, JobRecord, StoredScenario
 
 __all__ = [
-    "result_from_proto", "result_to_proto", "scenario_from_proto", "scenario_to_proto",
-    "violations_to_bad_request",
+    "final_event_to_proto", "job_state_from_proto", "job_state_to_proto", "job_to_proto",
+    "progress_event_to_proto", "progress_from_proto", "progress_to_proto", "result_from_proto",
+    "result_to_proto", "scenario_from_proto", "scenario_json", "scenario_proto_to_data",
+    "scenario_to_proto", "state_event_to_proto", "stored_to_proto", "violations_to_bad_request",
 ]
 
 # Domain names <-> enum numbers. Built by name, so a domain value without a proto enum value
@@ -54,6 +65,12 @@ _STATUS_TO_PB: dict[str, result_pb2.SolveStatus.ValueType] = {
     s: result_pb2.SolveStatus.Value(f"SOLVE_STATUS_{s.upper()}") for s in STATUSES
 }
 _PB_TO_STATUS: dict[int, str] = {v: k for k, v in _STATUS_TO_PB.items()}
+# kinds of the solver's progress events (models/solve.py) <-> ProgressKind
+_PROGRESS_KIND_TO_PB: dict[str, job_pb2.ProgressKind.ValueType] = {
+    "progress": job_pb2.PROGRESS_KIND_HEARTBEAT,
+    "incumbent": job_pb2.PROGRESS_KIND_INCUMBENT,
+}
+_PB_TO_PROGRESS_KIND: dict[int, str] = {v: k for k, v in _PROGRESS_KIND_TO_PB.items()}
 
 
 # ============================================================================ scenario: domain -> proto
@@ -465,3 +482,131 @@ def _record_from_proto(msg: Message, record_type: type) -> dict[str, Any]:
         descriptor = msg.DESCRIPTOR.fields_by_name[f.name]
         out[f.name] = None if descriptor.has_presence and not msg.HasField(f.name) else getattr(msg, f.name)
     return out
+
+
+# ============================================================================ progress
+
+
+def progress_to_proto(event: Mapping[str, Any]) -> job_pb2.JobProgress:
+    """A solver progress event (the dict ``solve_scenario(on_progress=...)`` emits: kind,
+    objective, best_bound, gap, elapsed_seconds, nodes) as a JobProgress. A non-finite
+    objective, bound or gap (HiGHS reports infinities before it knows them) is left unset."""
+
+    def finite(key: str) -> float | None:
+        value = event.get(key)
+        return float(value) if value is not None and math.isfinite(value) else None
+
+    return job_pb2.JobProgress(
+        kind=_PROGRESS_KIND_TO_PB.get(str(event.get("kind")), job_pb2.PROGRESS_KIND_UNSPECIFIED),
+        objective=finite("objective"),
+        best_bound=finite("best_bound"),
+        gap=finite("gap"),
+        elapsed_seconds=float(event.get("elapsed_seconds") or 0.0),
+        nodes=int(event.get("nodes") or 0),
+    )
+
+
+def progress_from_proto(msg: job_pb2.JobProgress) -> dict[str, Any]:
+    """The progress-event dict of a JobProgress; unknown values are None."""
+    return {
+        "kind": _PB_TO_PROGRESS_KIND.get(msg.kind),
+        "objective": msg.objective if msg.HasField("objective") else None,
+        "best_bound": msg.best_bound if msg.HasField("best_bound") else None,
+        "gap": msg.gap if msg.HasField("gap") else None,
+        "elapsed_seconds": msg.elapsed_seconds,
+        "nodes": msg.nodes,
+    }
+
+
+# ============================================================================ jobs and stored scenarios
+
+
+def scenario_json(scenario: Scenario) -> str:
+    """The JSON a store keeps for a scenario: its canonical form (defaults filled, keys sorted)."""
+    return canonical_json(scenario)
+
+
+def stored_to_proto(stored: StoredScenario) -> stored_scenario_pb2.StoredScenario:
+    """A store revision as a StoredScenario; its JSON is the canonical form of a valid scenario."""
+    return stored_scenario_pb2.StoredScenario(
+        name=stored.name,
+        revision=stored.revision,
+        scenario=scenario_to_proto(parse_scenario(json.loads(stored.scenario_json))),
+        create_time=_timestamp(stored.created_at),
+        sha256=stored.sha256,
+        description=stored.description,
+    )
+
+
+def job_state_to_proto(state: str) -> job_pb2.JobState.ValueType:
+    """A store job state (``QUEUED`` ... ``CANCELLED``) as a JobState."""
+    return job_pb2.JobState.Value(f"JOB_STATE_{state.upper()}")
+
+
+def job_state_from_proto(state: int) -> str | None:
+    """A JobState as a store state name; None for JOB_STATE_UNSPECIFIED (as a filter: any).
+
+    Raises ValueError for a number this server does not know."""
+    if state == job_pb2.JOB_STATE_UNSPECIFIED:
+        return None
+    try:
+        return job_pb2.JobState.Name(state).removeprefix("JOB_STATE_")  # type: ignore[arg-type]
+    except ValueError:
+        raise ValueError(f"unknown job state {state}") from None
+
+
+def job_to_proto(job: JobRecord, history: Sequence[JobEvent] = ()) -> job_pb2.Job:
+    """A store job as a Job: result and last progress from their JSON, history from its events."""
+    msg = job_pb2.Job(
+        job_id=job.job_id,
+        state=job_state_to_proto(job.state),
+        request_id=job.request_id,
+        scenario_name=job.scenario_name,
+        scenario_revision=job.scenario_revision if job.scenario_revision > 0 else None,
+        scenario_sha256=job.scenario_sha256,
+        create_time=_timestamp(job.created_at),
+        start_time=_timestamp(job.started_at),
+        end_time=_timestamp(job.finished_at),
+        error_message=job.error or "",
+        history=[
+            job_pb2.JobStateChange(state=job_state_to_proto(e.state), change_time=_timestamp(e.at), message=e.detail)
+            for e in history
+        ],
+    )
+    if job.result_json is not None:
+        msg.result.CopyFrom(result_to_proto(json.loads(job.result_json)))
+    if job.progress_json is not None:
+        msg.last_progress.CopyFrom(progress_to_proto(json.loads(job.progress_json)))
+    return msg
+
+
+def state_event_to_proto(job: JobRecord) -> job_pb2.JobEvent:
+    """A watch event announcing the job's current state, stamped with when it was entered."""
+    entered = {"QUEUED": job.created_at, "RUNNING": job.started_at}.get(job.state, job.finished_at)
+    when = _timestamp(entered if entered else time.time())
+    return job_pb2.JobEvent(
+        event_time=when,
+        state_change=job_pb2.JobStateChange(state=job_state_to_proto(job.state), change_time=when,
+                                            message=job.error or ""),
+    )
+
+
+def progress_event_to_proto(event: Mapping[str, Any]) -> job_pb2.JobEvent:
+    """A watch event carrying one solver progress report (see :func:`progress_to_proto`)."""
+    return job_pb2.JobEvent(event_time=_timestamp(time.time()), progress=progress_to_proto(event))
+
+
+def final_event_to_proto(job: JobRecord, history: Sequence[JobEvent] = ()) -> job_pb2.JobEvent:
+    """The last watch event: the job in its terminal state, result or error included."""
+    return job_pb2.JobEvent(
+        event_time=_timestamp(job.finished_at or time.time()), job=job_to_proto(job, history)
+    )
+
+
+def _timestamp(epoch_seconds: float | None) -> Timestamp | None:
+    """A Timestamp of float epoch seconds (microsecond precision); None stays unset."""
+    if epoch_seconds is None:
+        return None
+    ts = Timestamp()
+    ts.FromMicroseconds(round(epoch_seconds * 1_000_000))
+    return ts

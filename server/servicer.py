@@ -189,7 +189,10 @@ class AllocationServicer(svc_grpc.AllocationServiceServicer):
 
     @_rpc
     def ListJobs(self, request: Any, context: grpc.ServicerContext) -> Any:
-        state = convert.job_state_from_proto(request.state)
+        try:
+            state = convert.job_state_from_proto(request.state)
+        except ValueError:
+            raise _invalid([FieldViolation("state", f"unknown job state {request.state}")], "invalid request") from None
         page_size = request.page_size or 50
         if page_size < 0 or page_size > 1000:
             raise _invalid([FieldViolation("page_size", "must be between 0 and 1000")], "invalid request")

@@ -178,7 +178,7 @@ class Worker:
                     cancel_sent_at = now
                 if cancel_sent_at is not None and now - cancel_sent_at > kill_grace:
                     self.kill_and_replace(f"did not stop within {kill_grace}s of a cancel")
-                    return TaskOutcome("killed", error="cancelled; the solver ignored the interrupt and was replaced")
+                    return TaskOutcome("killed", error=f"cancelled; the solver did not stop within {kill_grace:g}s, so its worker was replaced")
                 if now - started > hard_limit:
                     self.kill_and_replace(f"ran past its hard limit of {hard_limit:.0f}s")
                     return TaskOutcome("killed", error=f"the solve ran past its hard limit of {hard_limit:.0f}s and was stopped")

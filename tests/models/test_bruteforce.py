@@ -83,6 +83,9 @@ def _generate(rng: random.Random, attempt: int) -> dict[str, Any]:
     max_options = 3 if attempt < 2 else (2 if attempt < 6 else 1)
     max_markets = 4 if attempt < 10 else 2
     gi_mode = rng.random() < 0.3  # growth investment allowed: then no budget / budget shares
+    # "heavy": resource limits and growth hiring switched on more often, so that the limits
+    # bind on hires (budget with salaries, headcount, net hires, talent caps)
+    heavy = not gi_mode and rng.random() < 0.4
 
     raw: dict[str, Any] = {"name": f"bf-{attempt}", "horizon_years": T}
     if start != 0 or rng.random() < 0.5:
@@ -122,8 +125,8 @@ def _generate(rng: random.Random, attempt: int) -> dict[str, Any]:
             m["region"] = rng.choice(["A", "B"])
         if rng.random() < 0.5:
             m["risk_score"] = rng.choice([0.0, 0.2, 0.5, 0.8, 1.0])
-        if rng.random() < 0.5:
-            m["salary_per_head"] = rng.choice([0.0, 0.5, 1.0])
+        if rng.random() < (0.9 if heavy else 0.5):
+            m["salary_per_head"] = rng.choice([0.5, 1.0, 2.0] if heavy else [0.0, 0.5, 1.0, 2.0])
         modes = rng.sample(MODE_NAMES, rng.randint(1, max_options))
         if rng.random() < 0.35:
             comp: dict[str, Any] = {}
@@ -151,9 +154,9 @@ def _generate(rng: random.Random, attempt: int) -> dict[str, Any]:
             ups = sorted(rng.sample([0.5, 1.0, 2.0, 3.0], nseg))
             rates = sorted((rng.choice([2.0, 1.5, 1.2, 1.0, 0.8, 0.3, 0.0]) for _ in range(nseg)), reverse=True)
             m["growth_investment"] = {"segments": [{"up_to": u, "return_rate": r} for u, r in zip(ups, rates)]}
-        if rng.random() < 0.45:
+        if rng.random() < (0.8 if heavy else 0.4):
             m["growth_hiring"] = {"max_heads": rng.choice([1, 1, 2]),
-                                  "contribution_per_head": rng.choice([-0.5, 0.5, 1.5, 3.0, 6.0])}
+                                  "contribution_per_head": rng.choice([1.5, 3.0, 6.0] if heavy else [-0.5, 0.5, 1.5, 3.0, 6.0])}
         opts = []
         for md in modes:
             o: dict[str, Any] = {"mode": _mode_text(rng, md)}
@@ -186,11 +189,11 @@ def _generate(rng: random.Random, attempt: int) -> dict[str, Any]:
         markets.append(m)
     raw["markets"] = markets
 
-    if not gi_mode and rng.random() < 0.6:
-        raw["budget"] = {"limit": _per_year(rng, T, [5.0, 10.0, 20.0, 40.0])}
+    if not gi_mode and rng.random() < (0.9 if heavy else 0.6):
+        raw["budget"] = {"limit": _per_year(rng, T, [2.0, 5.0, 10.0] if heavy else [2.0, 5.0, 10.0, 20.0, 40.0])}
         if rng.random() < 0.5:
             raw["budget"]["carry_over"] = True
-    if rng.random() < 0.65:
+    if rng.random() < (0.9 if heavy else 0.6):
         hc: dict[str, Any] = {}
         if rng.random() < 0.7:
             hc["cap"] = _per_year(rng, T, [2, 4, 6, 10])
@@ -202,16 +205,16 @@ def _generate(rng: random.Random, attempt: int) -> dict[str, Any]:
     labels = sorted({m["region"] for m in markets if "region" in m})
     regions = []
     for lab in labels:
-        if rng.random() < 0.6:
+        if rng.random() < (0.9 if heavy else 0.6):
             r: dict[str, Any] = {"name": lab}
             members = sum(1 for m in markets if m.get("region") == lab)
             if rng.random() < 0.4:
                 r["min_markets"] = rng.randint(0, 1)
             if rng.random() < 0.4:
                 r["max_markets"] = rng.randint(r.get("min_markets", 0), members)
-            if not gi_mode and rng.random() < 0.4:
+            if not gi_mode and rng.random() < (0.6 if heavy else 0.4):
                 r["max_budget_share"] = rng.choice([0.3, 0.5, 0.8, 1.0])
-            if rng.random() < 0.5:
+            if rng.random() < (0.8 if heavy else 0.5):
                 r["talent_cap"] = _per_year(rng, T, [1, 2, 4, 8])
             regions.append(r)
     if regions:

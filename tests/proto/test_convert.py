@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -10,14 +11,23 @@ import pytest
 
 from lepton_alloc.models import ScenarioError, load_scenario_file, parse_scenario, solve_scenario
 from lepton_alloc.models.scenario import FieldViolation, Scenario, canonical_json
-from lepton_alloc.proto.lepton.allocation.v1 import result_pb2, scenario_pb2
+from lepton_alloc.proto.lepton.allocation.v1 import job_pb2, result_pb2, scenario_pb2
 from lepton_alloc.server.convert import (
+    final_event_to_proto,
+    job_state_from_proto,
+    job_to_proto,
+    progress_from_proto,
+    progress_to_proto,
     result_from_proto,
     result_to_proto,
     scenario_from_proto,
+    scenario_json,
     scenario_to_proto,
+    state_event_to_proto,
+    stored_to_proto,
     violations_to_bad_request,
 )
+from lepton_alloc.server.store import JobEvent, JobRecord, StoredScenario
 
 GLOBAL_EXPANSION = Path(__file__).resolve().parents[2] / "models" / "data" / "global_expansion.yaml"
 
@@ -377,3 +387,73 @@ def test_result_optional_values_none_vs_zero() -> None:
     assert d["years"][0]["budget_limit"] == 0.0 and d["years"][0]["headcount_cap"] is None
     assert d["kpis"]["payback_year"] == 0
     assert d["status"] == "feasible"
+
+
+# ----------------------------------------------------------------------------- progress
+
+
+def test_progress_events_from_a_real_solve_round_trip() -> None:
+    events: list[dict[str, Any]] = []
+    solve_scenario(TINY, on_progress=events.append)
+    events.append({"kind": "progress", "objective": float("inf"), "best_bound": float("-inf"),
+                   "gap": float("inf"), "elapsed_seconds": 0.5, "nodes": 0})
+    for event in events:
+        msg = job_pb2.JobProgress.FromString(progress_to_proto(event).SerializeToString())
+        assert msg.kind != job_pb2.PROGRESS_KIND_UNSPECIFIED
+        back = progress_from_proto(msg)
+        for key in ("objective", "best_bound", "gap"):
+            assert back[key] == (event[key] if math.isfinite(event[key]) else None)
+        assert back["kind"] == event["kind"] and back["nodes"] == event["nodes"]
+        assert back["elapsed_seconds"] == event["elapsed_seconds"]
+    last = progress_from_proto(progress_to_proto(events[-1]))
+    assert last["objective"] is None and last["best_bound"] is None and last["gap"] is None
+
+
+# ----------------------------------------------------------------------------- store records
+
+
+def test_job_record_to_proto(solved: dict[str, Any]) -> None:
+    result = solved["tiny"]
+    progress = {"kind": "incumbent", "objective": 1.5, "best_bound": 2.0, "gap": 0.25,
+                "elapsed_seconds": 0.1, "nodes": 3}
+    job = JobRecord(
+        job_id="j1", state="SUCCEEDED", request_id="r1", scenario_name="tiny", scenario_revision=0,
+        scenario_sha256=result.scenario_sha256, created_at=1_800_000_000.25, started_at=1_800_000_001.5,
+        finished_at=1_800_000_002.75, result_json=json.dumps(result.to_dict()),
+        progress_json=json.dumps(progress),
+    )
+    history = [JobEvent("j1", 1, 1_800_000_000.25, "QUEUED", ""), JobEvent("j1", 2, 1_800_000_001.5, "RUNNING", ""),
+               JobEvent("j1", 3, 1_800_000_002.75, "SUCCEEDED", "done")]
+    msg = job_to_proto(job, history)
+    assert msg.state == job_pb2.JOB_STATE_SUCCEEDED and msg.request_id == "r1"
+    assert not msg.HasField("scenario_revision")  # inline scenario
+    assert msg.create_time.ToMicroseconds() == 1_800_000_000_250_000
+    assert msg.end_time.ToMicroseconds() == 1_800_000_002_750_000
+    assert result_from_proto(msg.result) == result.to_dict()
+    assert progress_from_proto(msg.last_progress) == progress
+    assert [(h.state, h.message) for h in msg.history] == [
+        (job_pb2.JOB_STATE_QUEUED, ""), (job_pb2.JOB_STATE_RUNNING, ""), (job_pb2.JOB_STATE_SUCCEEDED, "done")]
+
+    queued = JobRecord(job_id="j2", scenario_revision=3, created_at=1_800_000_000.0)
+    qmsg = job_to_proto(queued)
+    assert qmsg.state == job_pb2.JOB_STATE_QUEUED and qmsg.scenario_revision == 3
+    assert not qmsg.HasField("start_time") and not qmsg.HasField("result") and not qmsg.HasField("last_progress")
+    event = state_event_to_proto(queued)
+    assert event.WhichOneof("event") == "state_change" and event.state_change.state == job_pb2.JOB_STATE_QUEUED
+    final = final_event_to_proto(job, history)
+    assert final.WhichOneof("event") == "job" and final.job == msg
+
+    assert job_state_from_proto(job_pb2.JOB_STATE_UNSPECIFIED) is None
+    assert job_state_from_proto(job_pb2.JOB_STATE_CANCELLED) == "CANCELLED"
+    with pytest.raises(ValueError, match="unknown job state"):
+        job_state_from_proto(99)
+
+
+def test_stored_scenario_to_proto() -> None:
+    sc = parse_scenario(FULL)
+    stored = StoredScenario(name="every-field", revision=2, scenario_json=scenario_json(sc), sha256=sc.sha256(),
+                            description="second", created_at=1_800_000_000.5, deleted=False)
+    msg = stored_to_proto(stored)
+    assert msg.name == "every-field" and msg.revision == 2 and msg.description == "second"
+    assert msg.sha256 == sc.sha256() and msg.create_time.ToMicroseconds() == 1_800_000_000_500_000
+    assert scenario_from_proto(msg.scenario) == sc

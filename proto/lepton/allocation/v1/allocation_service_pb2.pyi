@@ -4,8 +4,9 @@ isort:skip_file
 The allocation service: solve scenarios (directly or as jobs) and keep named scenarios.
 
 Errors use canonical status codes: INVALID_ARGUMENT with one google.rpc.BadRequest in the
-status details listing every field violation (field paths as in the scenario file, e.g.
-`scenario.markets[3].options[0].margin`); NOT_FOUND for an unknown job or stored scenario;
+status details listing every field violation (a scenario field by its path in the scenario
+file, e.g. `markets[3].options[0].margin`; any other request field by its path in the
+request, e.g. `options.time_limit_seconds`); NOT_FOUND for an unknown job or stored scenario;
 ALREADY_EXISTS for a name or request_id already taken; RESOURCE_EXHAUSTED when the solve
 queue is full; UNAVAILABLE while the server shuts down. An infeasible or time-limited solve
 is not an error: its Result carries the status.
