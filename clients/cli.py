@@ -136,8 +136,8 @@ def _remote_solve(client: Any, args: argparse.Namespace) -> int:
         for v in exc.violations:
             _err(f"  {v.field}: {v.description}")
         return EXIT_INVALID
-    resp = client.solve(sc, time_limit_seconds=args.time_limit, mip_rel_gap=args.gap)
-    return _emit_result(args, resp)
+    result = client.solve(sc, time_limit_seconds=args.time_limit, mip_rel_gap=args.gap)
+    return _emit_result(args, result.to_dict())
 
 
 def cmd_submit(args: argparse.Namespace) -> int:
@@ -150,38 +150,35 @@ def cmd_submit(args: argparse.Namespace) -> int:
         else:
             job = client.submit(load_scenario_file(a.file), request_id=a.request_id,
                                 time_limit_seconds=a.time_limit, mip_rel_gap=a.gap)
-        if a.json:
-            _print_json(job)
-        else:
-            print(job["job_id"])
-        _err(f"submitted job {job['job_id']} ({job['state'].lower()})")
+        if a.json and not a.watch:
+            _print_json(job.to_dict())
+        elif not a.watch:
+            print(job.job_id)
+        _err(f"submitted job {job.job_id} ({job.state.lower()})")
         if a.watch:
-            return _watch(client, job["job_id"], a)
+            return _watch(client, job.job_id, a)
         return 0
 
     return _remote(args, run)
 
 
 def _watch(client: Any, job_id: str, args: argparse.Namespace) -> int:
-    final: dict[str, Any] | None = None
+    final = None
     for ev in client.watch(job_id):
-        if ev["kind"] == "state":
-            _err(f"\n[{job_id[:8]}] {ev['state'].lower()}")
-        elif ev["kind"] == "progress":
-            p = ev["progress"]
-            gap = p.get("gap")
-            gap_s = "-" if gap is None or gap > 1e9 else f"{100 * gap:.3f}%"
-            sys.stderr.write(f"\r  {p.get('elapsed_seconds', 0):6.1f}s  incumbent {p.get('objective', 0):,.3f}  "
-                             f"bound {p.get('best_bound', 0):,.3f}  gap {gap_s}   ")
-            sys.stderr.flush()
-        elif ev["kind"] == "done":
-            final = ev
-            _err(f"\n[{job_id[:8]}] {ev['state'].lower()}" + (f": {ev['error']}" if ev.get("error") else ""))
-    if final is None:
+        if ev.kind == "state":
+            _err(f"[job {job_id[:8]}] {(ev.state or '').lower()}")
+        elif ev.kind == "progress" and ev.progress is not None:
+            p = ev.progress
+            gap_s = "-" if p.gap is None or p.gap > 1e9 else f"{100 * p.gap:.3f}%"
+            obj = "-" if p.objective is None else f"{p.objective:,.3f}"
+            bound = "-" if p.best_bound is None else f"{p.best_bound:,.3f}"
+            _err(f"  {p.elapsed_seconds:6.1f}s  {p.kind:9s}  incumbent {obj}  bound {bound}  gap {gap_s}")
+        elif ev.kind == "done":
+            final = ev.job
+            _err(f"[job {job_id[:8]}] {(ev.state or '').lower()}" + (f": {final.error}" if final and final.error else ""))
+    if final is None or final.result is None:
         return EXIT_FAILED
-    if final.get("result"):
-        return _emit_result(args, final["result"])
-    return EXIT_FAILED
+    return _emit_result(args, final.result.to_dict())
 
 
 def cmd_watch(args: argparse.Namespace) -> int:
@@ -191,7 +188,7 @@ def cmd_watch(args: argparse.Namespace) -> int:
 def cmd_cancel(args: argparse.Namespace) -> int:
     def run(client: Any, a: argparse.Namespace) -> int:
         job = client.cancel(a.job_id)
-        print(job["state"].lower())
+        print(job.state.lower())
         return 0
 
     return _remote(args, run)
@@ -201,12 +198,12 @@ def cmd_job(args: argparse.Namespace) -> int:
     def run(client: Any, a: argparse.Namespace) -> int:
         job = client.get_job(a.job_id)
         if a.json:
-            _print_json(job)
-        elif job.get("result"):
-            print(f"job {job['job_id']}: {job['state'].lower()}")
-            print(render_result(job["result"]))
+            _print_json(job.to_dict())
+        elif job.result is not None:
+            print(f"job {job.job_id}: {job.state.lower()}")
+            print(render_result(job.result.to_dict()))
         else:
-            print(f"job {job['job_id']}: {job['state'].lower()} {job.get('error') or ''}")
+            print(f"job {job.job_id}: {job.state.lower()} {job.error}")
         return 0
 
     return _remote(args, run)
@@ -216,16 +213,22 @@ def cmd_jobs(args: argparse.Namespace) -> int:
     def run(client: Any, a: argparse.Namespace) -> int:
         from .report import table
 
-        jobs = client.list_jobs(state=a.state, limit=a.limit)
+        jobs, _ = client.list_jobs(state=a.state, page_size=a.limit)
         if a.json:
-            _print_json(jobs)
+            _print_json([j.to_dict() for j in jobs])
             return 0
-        rows = [[j["job_id"], j["state"].lower(), j["scenario_name"], j.get("result_status") or "",
-                 _fmt_obj(j.get("objective_value")), j.get("created", "")] for j in jobs]
+        rows = [[j.job_id, j.state.lower(), j.scenario_name, j.result.status if j.result else "",
+                 _fmt_obj(j.result.objective_value if j.result else None), _when(j.create_time)] for j in jobs]
         print(table(["job", "state", "scenario", "status", "objective", "created"], rows))
         return 0
 
     return _remote(args, run)
+
+
+def _when(ts: float | None) -> str:
+    import time
+
+    return "" if ts is None else time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts))
 
 
 def _fmt_obj(v: Any) -> str:
@@ -236,28 +239,28 @@ def cmd_scenarios(args: argparse.Namespace) -> int:
     def run(client: Any, a: argparse.Namespace) -> int:
         from lepton_alloc.models import load_scenario_file
         from lepton_alloc.models.loader import dump_scenario
-        from lepton_alloc.models.scenario import parse_scenario
 
         from .report import table
 
         if a.action == "list":
-            items = client.list_scenarios()
+            items, _ = client.list_scenarios(page_size=1000)
             if a.json:
-                _print_json(items)
+                _print_json([s.to_dict() for s in items])
             else:
-                print(table(["name", "revision", "markets", "sha256", "created"],
-                            [[s["name"], s["revision"], s["markets"], s["sha256"][:12], s["created"]] for s in items]))
+                print(table(["name", "revision", "markets", "sha256", "created", "description"],
+                            [[s.name, s.revision, len(s.scenario.markets), s.sha256[:12], _when(s.create_time),
+                              s.description] for s in items]))
         elif a.action in ("create", "update"):
             sc = load_scenario_file(a.file)
             fn = client.create_scenario if a.action == "create" else client.update_scenario
             s = fn(a.name, sc, description=a.description or "")
-            print(f"{s['name']} revision {s['revision']}")
+            print(f"{s.name} revision {s.revision}")
         elif a.action == "get":
             s = client.get_scenario(a.name, revision=a.revision)
             if a.json:
-                _print_json(s["scenario"])
+                _print_json(s.scenario.to_dict())
             else:
-                print(dump_scenario(parse_scenario(s["scenario"])), end="")
+                print(dump_scenario(s.scenario), end="")
         elif a.action == "delete":
             client.delete_scenario(a.name)
             _err(f"deleted {a.name}")
@@ -285,8 +288,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
         _err(f"server listening on {address}; submitting the built-in example (examples/global_expansion.yaml)")
         with AllocationClient(address, timeout=600.0) as client:
             job = client.submit(load_builtin_example(), time_limit_seconds=args.time_limit)
-            _err(f"job {job['job_id']} submitted")
-            return _watch(client, job["job_id"], args)
+            _err(f"job {job.job_id} submitted")
+            return _watch(client, job.job_id, args)
     finally:
         running.stop(grace=2.0)
 

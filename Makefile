@@ -1,0 +1,31 @@
+# Two commands set up a fresh machine (Python >= 3.11 with venv is all it needs):
+#   make run    install into .venv, start a local server, solve the built-in example, print it
+#   make test   install into .venv (with test tools) and run the whole test suite
+PYTHON ?= python3
+VENV   ?= .venv
+BIN     = $(VENV)/bin
+
+.PHONY: run test bench proto clean
+
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@
+
+run: $(BIN)/.installed
+	$(BIN)/lepton-alloc demo
+
+# pytest exit code 5 means "no tests collected": not a failure of the suite itself
+test: $(BIN)/.installed
+	$(BIN)/python -m pytest -q $(PYTEST_ARGS); rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests collected"; exit 0; fi; exit $$rc
+
+bench: $(BIN)/.installed
+	$(BIN)/python bench/bench_build.py
+	$(BIN)/python bench/bench_grpc.py
+
+proto: $(BIN)/.installed
+	$(BIN)/python proto/generate.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache
