@@ -116,6 +116,7 @@ class WatchEvent:
     state: str | None = None
     progress: Progress | None = None
     job: JobInfo | None = None
+    event_time: float | None = None  # when it happened (epoch seconds; progress: the HiGHS callback)
 
 
 # ----------------------------------------------------------------------------- proto -> typed
@@ -161,12 +162,13 @@ def stored_from_proto(s: Any) -> StoredScenarioInfo:
 def event_from_proto(resp: Any) -> WatchEvent:
     ev = resp.event
     which = ev.WhichOneof("event")
+    at = _ts(ev.event_time, ev.HasField("event_time"))
     if which == "state_change":
-        return WatchEvent("state", state=JOB_STATES.get(ev.state_change.state, "?"))
+        return WatchEvent("state", state=JOB_STATES.get(ev.state_change.state, "?"), event_time=at)
     if which == "progress":
-        return WatchEvent("progress", progress=_progress(ev.progress))
+        return WatchEvent("progress", progress=_progress(ev.progress), event_time=at)
     job = job_from_proto(ev.job)
-    return WatchEvent("done", state=job.state, job=job)
+    return WatchEvent("done", state=job.state, job=job, event_time=at)
 
 
 # ----------------------------------------------------------------------------- requests

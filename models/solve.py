@@ -87,6 +87,7 @@ def solve_model(
                 "gap": float(out.mip_gap),
                 "elapsed_seconds": time.perf_counter() - started,
                 "nodes": int(out.mip_node_count),
+                "at": time.time(),  # wall clock of the callback (event latency is measured from it)
             }
         except Exception:  # noqa: BLE001 - a progress event must never break a solve
             return

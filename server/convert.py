@@ -593,7 +593,8 @@ def state_event_to_proto(job: JobRecord) -> job_pb2.JobEvent:
 
 def progress_event_to_proto(event: Mapping[str, Any]) -> job_pb2.JobEvent:
     """A watch event carrying one solver progress report (see :func:`progress_to_proto`)."""
-    return job_pb2.JobEvent(event_time=_timestamp(time.time()), progress=progress_to_proto(event))
+    at = event.get("at")
+    return job_pb2.JobEvent(event_time=_timestamp(float(at) if at else time.time()), progress=progress_to_proto(event))
 
 
 def final_event_to_proto(job: JobRecord, history: Sequence[JobEvent] = ()) -> job_pb2.JobEvent:
