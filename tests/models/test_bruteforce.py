@@ -37,7 +37,7 @@ from lepton_alloc.models import solve_scenario
 
 from .feasibility import PlanEvaluator, check_plan
 
-SEEDS = range(120)
+SEEDS = range(200)
 MAX_PLANS = 4000  # enumerated plans (entry combinations x hire vectors) per instance
 MODE_NAMES = ("acquire", "partner", "build")
 
@@ -117,8 +117,8 @@ def _generate(rng: random.Random, attempt: int) -> dict[str, Any]:
     markets = []
     for k in range(N):
         m: dict[str, Any] = {"id": ids[k]}
-        if rng.random() < 0.7:
-            m["market_size"] = rng.choice([0, 10, 50, 100, 200])
+        if rng.random() < 0.85:
+            m["market_size"] = rng.choice([0, 10, 50, 100, 200] if rng.random() < 0.3 else [10, 50, 100, 200])
         if rng.random() < 0.5:
             m["market_growth"] = rng.choice([-0.05, 0.0, 0.05, 0.1])
         if rng.random() < 0.6:
@@ -170,7 +170,7 @@ def _generate(rng: random.Random, attempt: int) -> dict[str, Any]:
                     cf["headcount"] = [rng.randint(0, 3) for _ in range(rng.randint(0, T))]
                 o["cash_flows"] = cf
             else:
-                o["initial_share"] = rng.choice([0.0, 0.05, 0.1, 0.2])
+                o["initial_share"] = rng.choice([0.0, 0.02, 0.05, 0.1, 0.2])
                 o["margin"] = rng.choice([0.2, 0.4, 0.6])
                 if rng.random() < 0.6:
                     o["share_growth"] = rng.choice([-0.1, 0.0, 0.2, 0.5])
@@ -190,8 +190,20 @@ def _generate(rng: random.Random, attempt: int) -> dict[str, Any]:
     raw["markets"] = markets
 
     if not gi_mode and rng.random() < (0.9 if heavy else 0.6):
-        raw["budget"] = {"limit": _per_year(rng, T, [2.0, 5.0, 10.0] if heavy else [2.0, 5.0, 10.0, 20.0, 40.0])}
-        if rng.random() < 0.5:
+        if rng.random() < 0.6:
+            # scaled to the plans: a fraction of what entering every market would spend per year,
+            # so that the budget (per year or cumulative) decides between profitable plans
+            ev = PlanEvaluator(raw)
+            scale = 0.0
+            for mk in ev.sc["markets"]:
+                spends = [max(f["cost"][t] + mk["s"] * f["heads"][t] for t in range(T))
+                          for f in (ev.flows(mk["id"], md, tau) for md, tau in ev.entry_choices(mk["id"]))]
+                scale += sum(spends) / len(spends) if spends else 0.0
+            choices = [max(1.0, round(scale * f * 2) / 2) for f in (0.25, 0.4, 0.6, 0.8)]
+        else:
+            choices = [2.0, 5.0, 10.0] if heavy else [2.0, 5.0, 10.0, 20.0, 40.0]
+        raw["budget"] = {"limit": _per_year(rng, T, choices)}
+        if rng.random() < (0.6 if heavy else 0.4):
             raw["budget"]["carry_over"] = True
     if rng.random() < (0.9 if heavy else 0.6):
         hc: dict[str, Any] = {}
