@@ -103,6 +103,9 @@ def generate_scenario(markets: int, years: int, seed: int, **opts: Any) -> dict[
     out_markets: list[dict[str, Any]] = []
     spend_need = 0.0  # typical yearly spend of the "median" option of every market
     heads_need = 0.0
+    single_spend = 0.0  # the largest peak-year spend (heads) of a market's cheapest option:
+    single_heads = 0.0  # limits never fall below it, so every market can be entered on its own
+    risk_of = np.zeros(markets)
     for i in range(markets):
         g = int(region_of[i])
         size = float(np.clip(rng.lognormal(math.log(300.0), 1.0), 20.0, 12000.0))
@@ -154,7 +157,8 @@ def generate_scenario(markets: int, years: int, seed: int, **opts: Any) -> dict[
         if all(md in banned for md in modes):
             modes.append("partner")
         options = []
-        typical_spend, typical_heads = [], []
+        typical_spend, typical_heads, peaks = [], [], []
+        ccost = m.get("compliance", {}).get("cost", 0.0)
         for md in modes:
             opt = _option(rng, md, size, scale, T, o["cash_flow_share"])
             options.append(opt)
@@ -164,31 +168,46 @@ def generate_scenario(markets: int, years: int, seed: int, **opts: Any) -> dict[
                 cf = opt["cash_flows"]
                 typical_spend.append(float(np.mean(cf["cost"])) + salary * float(np.mean(cf["headcount"])))
                 typical_heads.append(float(np.mean(cf["headcount"])))
+                peak_h = float(max(cf["headcount"]))
+                peak_s = max(c + salary * h for c, h in zip(cf["cost"], cf["headcount"]))
             else:
                 typical_spend.append(opt["entry_cost"] / T + opt["annual_cost"] + salary * opt["headcount"])
                 typical_heads.append(float(opt["headcount"]))
+                peak_h = float(opt["headcount"])
+                peak_s = opt["entry_cost"] + opt["annual_cost"] + salary * peak_h
+            peaks.append((peak_s + ccost, peak_h))
         m["options"] = options
         if typical_spend:
             spend_need += float(np.median(typical_spend))
             heads_need += float(np.median(typical_heads))
+            cheapest = min(peaks)
+            single_spend = max(single_spend, cheapest[0])
+            single_heads = max(single_heads, cheapest[1])
+        risk_of[i] = risk
         out_markets.append(m)
 
     # limits that bind: a fraction of the needs of entering everything, ramping up over time
     ramp = np.linspace(0.7, 1.3, T) if T > 1 else np.ones(1)
-    budget = [_r(max(5.0, o["budget_tightness"] * spend_need * f), 1) for f in ramp]
-    cap = [float(max(20, int(o["headcount_tightness"] * heads_need * f))) for f in ramp]
-    max_net = float(max(20, int(0.5 * cap[0])))
+    floor_s, floor_h = 1.2 * single_spend + 1.0, math.ceil(1.2 * single_heads) + 1
+    budget = [_r(max(floor_s, o["budget_tightness"] * spend_need * f), 1) for f in ramp]
+    cap = [float(max(floor_h, int(o["headcount_tightness"] * heads_need * f))) for f in ramp]
+    max_net = float(max(floor_h, int(0.5 * cap[0])))
+    max_risk = 0.4
 
     # regions: counts, budget shares and talent caps
+    # (a region minimum only where it is easy to meet: >= 10 markets, some of them low-risk;
+    # the budget share only with >= 3 regions, so the other regions can balance a forced entry)
     regions = []
     for k, nm in enumerate(region_names):
-        n_g = int(np.sum(region_of == k))
+        in_g = region_of == k
+        n_g = int(np.sum(in_g))
+        low_risk = int(np.sum(risk_of[in_g] <= max_risk))
         regions.append({
             "name": nm,
-            "min_markets": 1 if k % 2 == 0 else 0,
+            "min_markets": 1 if (k % 2 == 0 and n_g >= 10 and low_risk >= 3) else 0,
             "max_markets": max(1, int(math.ceil(0.6 * n_g))),
-            "max_budget_share": _r(min(1.0, 2.5 / n_regions), 3) if n_regions > 1 else 1.0,
-            "talent_cap": float(max(10, int(2.0 * cap[-1] / n_regions))),
+            "max_budget_share": _r(min(1.0, 2.5 / n_regions), 3) if n_regions >= 3 else 1.0,
+            "talent_cap": float(max(floor_h, int(2.0 * cap[-1] / n_regions))),
         })
 
     sc: dict[str, Any] = {
@@ -201,7 +220,7 @@ def generate_scenario(markets: int, years: int, seed: int, **opts: Any) -> dict[
         "budget": {"limit": budget, "carry_over": bool(o["carry_over"])},
         "headcount": {"cap": cap, "max_net_hires": max_net, "initial": 0},
         "regions": regions,
-        "risk": {"max_average_risk": 0.4},
+        "risk": {"max_average_risk": max_risk},
         "objective": {"kind": o["objective"], "risk_aversion": float(o["risk_aversion"]) if o["objective"] == "risk_adjusted_npv" else 0.0,
                       "cvar_alpha": float(o["cvar_alpha"])},
         "solver": {"time_limit_seconds": float(o["time_limit"]), "mip_rel_gap": float(o["mip_rel_gap"])},

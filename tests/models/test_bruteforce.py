@@ -145,7 +145,7 @@ def _generate(rng: random.Random, attempt: int) -> dict[str, Any]:
         if rng.random() < 0.35:
             lo = m.get("earliest_entry_year", start)
             m["latest_entry_year"] = max(lo, start + rng.choice([0, 1, 2, T + 2]))
-        if rng.random() < 0.15:
+        if rng.random() < 0.1:
             m["must_enter"] = True
         if k > 0 and rng.random() < 0.25:
             m["requires"] = rng.sample(ids[:k], 1)  # only earlier markets: no cycle
@@ -190,20 +190,24 @@ def _generate(rng: random.Random, attempt: int) -> dict[str, Any]:
     raw["markets"] = markets
 
     if not gi_mode and rng.random() < (0.9 if heavy else 0.6):
+        carry = rng.random() < (0.6 if heavy else 0.4)
         if rng.random() < 0.6:
-            # scaled to the plans: a fraction of what entering every market would spend per year,
-            # so that the budget (per year or cumulative) decides between profitable plans
+            # scaled to the plans, so that the budget decides between profitable plans: a
+            # fraction of what entering every market spends in its dearest year (per-year
+            # limits) or on average per year (cumulative limits with carry_over)
             ev = PlanEvaluator(raw)
             scale = 0.0
             for mk in ev.sc["markets"]:
-                spends = [max(f["cost"][t] + mk["s"] * f["heads"][t] for t in range(T))
-                          for f in (ev.flows(mk["id"], md, tau) for md, tau in ev.entry_choices(mk["id"]))]
+                per_year = [[f["cost"][t] + mk["s"] * f["heads"][t] for t in range(T)]
+                            for f in (ev.flows(mk["id"], md, tau) for md, tau in ev.entry_choices(mk["id"]))]
+                spends = [sum(v) / T if carry else max(v) for v in per_year]
                 scale += sum(spends) / len(spends) if spends else 0.0
-            choices = [max(1.0, round(scale * f * 2) / 2) for f in (0.25, 0.4, 0.6, 0.8)]
+            factors = (0.3, 0.5, 0.8, 1.2) if carry else (0.25, 0.4, 0.6, 0.8)
+            choices = [max(1.0, round(scale * f * 2) / 2) for f in factors]
         else:
             choices = [2.0, 5.0, 10.0] if heavy else [2.0, 5.0, 10.0, 20.0, 40.0]
         raw["budget"] = {"limit": _per_year(rng, T, choices)}
-        if rng.random() < (0.6 if heavy else 0.4):
+        if carry:
             raw["budget"]["carry_over"] = True
     if rng.random() < (0.9 if heavy else 0.6):
         hc: dict[str, Any] = {}
@@ -224,8 +228,8 @@ def _generate(rng: random.Random, attempt: int) -> dict[str, Any]:
                 r["min_markets"] = rng.randint(0, 1)
             if rng.random() < 0.4:
                 r["max_markets"] = rng.randint(r.get("min_markets", 0), members)
-            if not gi_mode and rng.random() < (0.6 if heavy else 0.4):
-                r["max_budget_share"] = rng.choice([0.3, 0.5, 0.8, 1.0])
+            if not gi_mode and rng.random() < (0.8 if heavy else 0.4):
+                r["max_budget_share"] = rng.choice([0.3, 0.5, 0.7, 1.0])
             if rng.random() < (0.8 if heavy else 0.5):
                 r["talent_cap"] = _per_year(rng, T, [1, 2, 4, 8])
             regions.append(r)
@@ -331,12 +335,85 @@ def brute_force(raw: dict[str, Any]) -> tuple[float | None, dict | None, int]:
 # ----------------------------------------------------------------------------- tests
 
 
-def test_generator_is_valid_and_varied() -> None:
-    """The generator's scenarios pass validation and exercise both outcomes."""
+def test_generator_is_valid_and_covers_the_features() -> None:
+    """Every generated scenario passes validation, and each feature of MODEL.md 1 shows up."""
+    from collections import Counter
+
     from lepton_alloc.models import parse_scenario
 
+    seen: Counter[str] = Counter()
     for seed in SEEDS:
-        parse_scenario(generate(seed))
+        raw = generate(seed)
+        parse_scenario(raw)
+        seen.update(k for k in ("budget", "headcount", "regions", "risk", "commitments", "previous_plan",
+                                "terminal_growth", "growth_scenarios") if k in raw)
+        seen["carry_over"] += bool(raw.get("budget", {}).get("carry_over"))
+        seen["max_net_hires"] += "max_net_hires" in raw.get("headcount", {})
+        seen["initial"] += bool(raw.get("headcount", {}).get("initial"))
+        seen["talent_cap"] += any("talent_cap" in r for r in raw.get("regions", []))
+        seen["max_budget_share"] += any("max_budget_share" in r for r in raw.get("regions", []))
+        seen["min_max_markets"] += any("min_markets" in r or "max_markets" in r for r in raw.get("regions", []))
+        obj = raw.get("objective", {})
+        seen[str(obj.get("kind", "expected_npv")).lower()] += 1
+        seen["min_expected_npv"] += "min_expected_npv" in obj
+        seen["min_cvar"] += "min_cvar" in obj
+        for m in raw["markets"]:
+            for k in ("growth_investment", "growth_hiring", "requires", "must_enter", "compliance",
+                      "earliest_entry_year", "latest_entry_year"):
+                seen[k] += k in m
+            seen["banned_modes"] += "banned_modes" in m.get("compliance", {})
+            seen["cash_flows"] += sum("cash_flows" in o for o in m["options"])
+            seen["prehire_years"] += sum(bool(o.get("prehire_years")) for o in m["options"])
+    rare = {k: v for k, v in seen.items() if v < 5}
+    assert not rare, f"features seldom generated: {rare}"
+    assert len(seen) == 29, sorted(seen)  # every counter above is non-zero
+
+
+def _one_market(**market: Any) -> dict[str, Any]:
+    m = {"id": "A", "options": [{"mode": "build", "entry_cost": 10.0, "initial_share": 0.1, "margin": 0.5}]}
+    m.update(market)
+    return {"horizon_years": 2, "start_year": 2030, "markets": [m], "budget": {"limit": 8.0}}
+
+
+def _result(objective: float, mode: str | None, year: int | None, spend: list[float],
+            invest: list[float] | None = None, hires: list[float] | None = None) -> dict[str, Any]:
+    invest = invest or [0.0] * len(spend)
+    hires = hires or [0.0] * len(spend)
+    return {
+        "status": "optimal", "objective_value": objective,
+        "markets": [{"id": "A", "mode": mode, "entry_year": year,
+                     "years": [{"growth_investment": y, "growth_hires": n, "spend": s}
+                               for y, n, s in zip(invest, hires, spend)]}],
+        "years": [{"spend": s} for s in spend],
+    }
+
+
+def test_check_plan_flags_broken_plans() -> None:
+    """The checker is not vacuous: hand-made results that break MODEL.md are reported."""
+    raw = _one_market(market_size=100.0)
+    assert check_plan(raw, _result(0.0, None, None, [0.0, 0.0])) == []
+    # entering spends 10 > 8 in the entry year (budget[2031])
+    v = check_plan(raw, _result(-5.0, "build", 2031, [0.0, 10.0]))
+    assert any(x.startswith("budget[2031]") for x in v), v
+    # with carry-over the cumulative limit 16 allows it; the objective is 100·0.1·0.5 − 10 = −5
+    raw_c = dict(raw, budget={"limit": 8.0, "carry_over": True})
+    assert check_plan(raw_c, _result(-5.0, "build", 2031, [0.0, 10.0])) == []
+    assert any("objective_value" in x for x in check_plan(raw_c, _result(-4.0, "build", 2031, [0.0, 10.0])))
+    assert any("years[1].spend" in x for x in check_plan(raw_c, _result(-5.0, "build", 2031, [0.0, 9.0])))
+    # a banned mode, a year outside E_o, must_enter
+    assert any("banned" in x for x in check_plan(
+        _one_market(compliance={"banned_modes": ["BUILD"]}), _result(-10.0, "build", 2030, [10.0, 0.0])))
+    assert any("outside E_o" in x for x in check_plan(
+        _one_market(compliance={"lead_time_years": 1}), _result(-10.0, "build", 2030, [10.0, 0.0])))
+    assert any(x.startswith("must_enter") for x in check_plan(_one_market(must_enter=True), _result(0.0, None, None, [0.0, 0.0])))
+    # levers only when active, within their bounds
+    raw_l = _one_market(growth_investment={"segments": [{"up_to": 1.0, "return_rate": 2.0}]},
+                        growth_hiring={"max_heads": 1, "contribution_per_head": 1.0})
+    assert any("growth_investment" in x for x in check_plan(raw_l, _result(1.0, None, None, [1.0, 0.0], invest=[1.0, 0.0])))
+    assert any("growth_hires" in x for x in check_plan(raw_l, _result(1.0, None, None, [0.0, 0.0], hires=[1.0, 0.0])))
+    # entered 2030 (spend 10 in 2030 > 8) with 1.5 invested in 2031 (> up_to 1.0)
+    v = check_plan(raw_l, _result(0.0, "build", 2030, [10.0, 1.5], invest=[0.0, 1.5]))
+    assert any("growth_investment[A,1]" in x for x in v) and any(x.startswith("budget[2030]") for x in v), v
 
 
 @pytest.mark.parametrize("seed", SEEDS)
