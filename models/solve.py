@@ -72,12 +72,6 @@ def solve_model(
         opt.set_instance(am.model)  # the transfer Pyomo -> HiGHS
     transfer = time.perf_counter() - t0
     h = opt._solver_model
-    if first and am.integer_count > 0:
-        # MIP start "enter nothing": feasible unless something must be entered; HiGHS checks it
-        # and ignores an infeasible start. It guarantees a plan (status feasible, not
-        # no_solution) when a large model hits its time limit before HiGHS's own heuristics.
-        n_cols = h.getNumCol()
-        h.setSolution(n_cols, np.arange(n_cols, dtype=np.int32), np.zeros(n_cols))
 
     started = time.perf_counter()
     state: dict[str, Any] = {"stopped": False, "last_emit": 0.0, "best": None}
