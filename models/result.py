@@ -187,6 +187,11 @@ def extract_result(am: AllocationModel, out: SolveOutcome, started: float | None
         return Result(markets=markets, years=[], kpis=None, **base)  # type: ignore[arg-type]
 
     v = out.values
+    # self-check: the objective recomputed from the returned solution must match HiGHS's value
+    recomputed = float(am.objective_coef @ v + am.objective_constant)
+    if out.objective_value is not None and abs(recomputed - out.objective_value) > 1e-6 * max(1.0, abs(recomputed)) + 1e-6:
+        base["message"] = (f"{base['message']}; WARNING: the solver's objective {out.objective_value:.9g} differs "
+                           f"from the objective of its returned plan {recomputed:.9g}")
     K = am.n_x
     x = np.round(v[:K]).astype(bool) if K else np.zeros(0, bool)
     y = v[am.y_offset:am.n_offset]
