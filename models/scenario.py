@@ -591,12 +591,18 @@ def _parse_markets(
             earliest = c.integer(d["earliest_entry_year"], f"{p}.earliest_entry_year")
         if d.get("latest_entry_year") is not None:
             latest = c.integer(d["latest_entry_year"], f"{p}.latest_entry_year")
-        if earliest is not None and horizon is not None:
+        if horizon is not None:
+            # an omitted latest counts as the last year, an omitted earliest as the first
             effective_latest = latest if latest is not None else start_year + horizon - 1
-            if earliest > effective_latest:
+            if earliest is not None and earliest > effective_latest:
                 c.add(
                     f"{p}.earliest_entry_year",
                     f"must be <= latest_entry_year ({effective_latest}), got {earliest}",
+                )
+            elif earliest is None and latest is not None and latest < start_year:
+                c.add(
+                    f"{p}.latest_entry_year",
+                    f"must be >= earliest_entry_year (default start_year {start_year}), got {latest}",
                 )
         must_enter = c.boolean(_get(d, "must_enter", False), f"{p}.must_enter")
         req_list = c.sequence(_get(d, "requires", []), f"{p}.requires") or []

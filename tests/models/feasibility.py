@@ -536,7 +536,8 @@ def check_plan(scenario_dict: dict[str, Any], result_dict: dict[str, Any], tol: 
 
     Recomputes spend, heads, every constraint of 2.1-2.5, the floors and the objective of 2.6,
     and compares the objective with ``objective_value`` (relative ``tol``) and the per-year spend
-    with ``years[].spend``.
+    with ``years[].spend``. The CVaR term is recomputed exactly (the max over η), which is what an
+    optimal solution reports; a plan stopped early may carry a worse η and report less.
     """
     if result_dict.get("objective_value") is None:
         return [f"result has no plan (status {result_dict.get('status')!r})"]

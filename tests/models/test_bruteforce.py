@@ -23,6 +23,21 @@ The levers of MODEL.md 2.3, which a pure enumeration of entry decisions does not
   return_rate > 0 (other years do not enter the objective; they are filled with the > 1
   segments, which helps no floor since there is none). Segments are non-increasing in return,
   so both are a prefix of segments.
+
+About a third of the scenarios are "heavy": growth hiring, salaries, budgets, headcount limits
+and regions switched on more often, so that these limits bind on hires. Half of the budgets
+are scaled to what the plans spend, so that the budget decides between profitable plans.
+
+Power, measured by mutation (each bug injected into a copy of models/, all 200 seeds run):
+caught were a terminal value on one-off costs, the terminal factor without (1+g), net hires
+without H_-1 = initial or against H_t alone, growth-hire salaries missing from the budget,
+compliance paid at τ instead of τ − lead, prehire ignored, a constant previous-plan penalty
+dropped, CVaR with α for 1 − α, max_share ignored, talent caps without hires, the final-year
+objective without investment or hires, cash-flow heads of the entry year only, carry-over
+against one year's spend, the risk row reversed, prerequisites dropped, the share-growth
+multiplier or market-growth delta ignored, region min_markets dropped (20 of 22). Not caught:
+growth investment or required-head salaries left out of a region's max_budget_share (the
+first by design: investment is never generated together with budget shares).
 """
 
 from __future__ import annotations
@@ -121,7 +136,7 @@ def _generate(rng: random.Random, attempt: int) -> dict[str, Any]:
             m["market_size"] = rng.choice([0, 10, 50, 100, 200] if rng.random() < 0.3 else [10, 50, 100, 200])
         if rng.random() < 0.5:
             m["market_growth"] = rng.choice([-0.05, 0.0, 0.05, 0.1])
-        if rng.random() < 0.6:
+        if rng.random() < (0.9 if heavy else 0.6):
             m["region"] = rng.choice(["A", "B"])
         if rng.random() < 0.5:
             m["risk_score"] = rng.choice([0.0, 0.2, 0.5, 0.8, 1.0])

@@ -623,3 +623,15 @@ def test_no_cascading_violations_from_an_invalid_market() -> None:
                         {"market_id": "B", "mode": "partner", "entry_year": 2027}]
     d["previous_plan"] = {"change_penalty": 1, "decisions": [{"market_id": "A", "entered": False}]}
     assert {v.field for v in _errors(d).violations} == {"markets[0].market_size", "markets[1].options[0].margin"}
+
+
+def test_latest_before_start_with_default_earliest_is_invalid() -> None:
+    # MODEL.md 1: earliest <= latest; an omitted earliest counts as the first year (start_year),
+    # as an omitted latest counts as the last. A latest before the horizon is most likely a typo.
+    raw = {"start_year": 2027, "horizon_years": 3, "markets": [
+        {"id": "A", "latest_entry_year": 2026, "options": [{"mode": "build", "cash_flows": {"contribution": [5]}}]}]}
+    with pytest.raises(ScenarioError) as info:
+        parse_scenario(raw)
+    assert [v.field for v in info.value.violations] == ["markets[0].latest_entry_year"]
+    raw["markets"][0]["earliest_entry_year"] = 2020  # explicit earliest before the horizon: allowed
+    assert parse_scenario(raw).markets[0].latest_entry_year == 2026
