@@ -19,7 +19,7 @@ class ServerConfig:
     database: str = "lepton-alloc.db"  # SQLite file path or sqlite:///path
     metrics_port: int = 0  # Prometheus HTTP port; 0 = off
     grace: float = 10.0  # graceful shutdown: seconds running solves may finish
-    kill_grace: float = 1.5  # seconds a solve may take to honour an interrupt before its worker is killed
+    kill_grace: float = 1.0  # seconds a solve may take to honour an interrupt before its worker is killed
     progress_interval: float = 0.1  # minimum seconds between progress events to one watcher
     test_hooks: bool = False  # allow debug options (tests only)
 
