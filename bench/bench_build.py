@@ -185,7 +185,8 @@ def report(rows: list[dict[str, Any]], info: dict[str, str], command: str, args:
         "*HiGHS run* = `Highs.getRunTime()` of the solve; *extraction* = `extract_result`; "
         "*total* = wall clock from the start of `build_model` to the end of `extract_result`; "
         "*total / HiGHS run* = overhead factor of the modelling layer (1.0 = none). A HiGHS run "
-        "may exceed the time limit: HiGHS checks it only between phases (presolve, root LP).",
+        "can overrun its time limit (HiGHS checks the clock between units of work); *no_solution* = "
+        "no incumbent within the limit. See bench/README.md for what the numbers mean.",
         "",
         "## Machine",
         "",

@@ -277,6 +277,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     from .client import AllocationClient
 
+    import logging
+
+    from lepton_alloc.server.app import setup_logging
+
+    setup_logging(logging.WARNING)  # the demo's own messages are enough; server logs only on trouble
     data_dir = os.path.expanduser(os.environ.get("LEPTON_DATA_DIR", "~/.local/share/lepton-alloc"))
     os.makedirs(data_dir, exist_ok=True)
     cfg = load_config(None, {"address": "127.0.0.1:0", "database": args.database or os.path.join(data_dir, "demo.db"),

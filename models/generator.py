@@ -14,8 +14,10 @@ What a generated scenario looks like:
   may only require an *earlier* market of its own region), growth investment and growth hiring
   on a few markets;
 * per-year budget and headcount limits set to a fraction of what entering every market would
-  need, so they bind (the MIP has a real choice) while a plan that enters nothing, or only a few
-  cheap partner options, always fits: every generated scenario is feasible;
+  need, so they bind (the MIP has a real choice: a multidimensional-knapsack-like structure, hard
+  to close to a 1e-4 gap already at 50 markets); the limits never fall below what the cheapest
+  option of any single market needs, and a region minimum is set only on regions with at least
+  10 markets, 3 of them low-risk, so every generated scenario is feasible;
 * three growth scenarios (bear / base / bull), an average-risk limit, region limits.
 
 The number of entry columns (market × option × entry year) is about markets × 2.5 × years:
