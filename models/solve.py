@@ -20,6 +20,9 @@ from .formulation import AllocationModel
 
 ProgressCallback = Callable[[dict[str, Any]], None]
 
+LARGE_MODEL_INTEGERS = 10_000
+PRESOLVE_OFF_LARGE = 0x18000  # HiGHS presolve rule bits: probing | enumeration
+
 STATUSES = ("optimal", "feasible", "infeasible", "unbounded", "no_solution", "cancelled")
 
 
@@ -239,6 +242,11 @@ def solve_model(
         time_limit=float(time_limit), rel_gap=float(mip_rel_gap), threads=int(threads),
         load_solutions=False, raise_exception_on_nonoptimal_result=False,
     )
+    if am.integer_count >= LARGE_MODEL_INTEGERS:
+        # HiGHS presolve's probing + enumeration rules take minutes on large models and ignore the
+        # time limit meanwhile (1000 markets: ~16 s, 2000: ~87 s, no plan within 60 s); switched
+        # off together they cost ~2 s and a plan is found (bench/README.md). Small models keep them.
+        kwargs["solver_options"] = {"presolve_rule_off": PRESOLVE_OFF_LARGE}
     if first:  # nothing changed since set_instance: skip the model walk of update()
         kwargs["auto_updates"] = dict(
             check_for_new_or_removed_constraints=False, check_for_new_or_removed_vars=False,
