@@ -162,7 +162,7 @@ def table(rows: list[dict[str, Any]]) -> str:
 
 
 def report(rows: list[dict[str, Any]], info: dict[str, str], command: str, args: argparse.Namespace) -> str:
-    now = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    now = _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     lines = [
         "# Build / transfer / solve / extraction times by model size",
         "",

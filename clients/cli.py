@@ -11,7 +11,8 @@ import argparse
 import json
 import os
 import sys
-from typing import Any, Sequence
+from typing import Any
+from collections.abc import Sequence
 
 from .report import render_result
 

@@ -13,7 +13,8 @@ import asyncio
 import json
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Any, AsyncIterator, Callable, Iterator, TypeVar
+from typing import Any, TypeVar
+from collections.abc import AsyncIterator, Callable, Iterator
 
 import grpc
 from google.rpc import error_details_pb2
@@ -47,7 +48,7 @@ class AllocationError(Exception):
         return self.code.name
 
     @classmethod
-    def from_rpc_error(cls, err: grpc.RpcError) -> "AllocationError":
+    def from_rpc_error(cls, err: grpc.RpcError) -> AllocationError:
         code = err.code() if callable(getattr(err, "code", None)) else grpc.StatusCode.UNKNOWN
         message = err.details() if callable(getattr(err, "details", None)) else str(err)
         violations: list[FieldViolation] = []
@@ -214,7 +215,7 @@ class AllocationClient:
                               ("grpc.max_send_message_length", 64 * 1024 * 1024)])
         self._stub = svc_grpc.AllocationServiceStub(self._channel)
 
-    def __enter__(self) -> "AllocationClient":
+    def __enter__(self) -> AllocationClient:
         return self
 
     def __exit__(self, *exc: Any) -> None:
@@ -316,7 +317,7 @@ class AsyncAllocationClient:
         self._channel = grpc.aio.insecure_channel(address)
         self._stub = svc_grpc.AllocationServiceStub(self._channel)
 
-    async def __aenter__(self) -> "AsyncAllocationClient":
+    async def __aenter__(self) -> AsyncAllocationClient:
         return self
 
     async def __aexit__(self, *exc: Any) -> None:

@@ -6,7 +6,8 @@ one renderer serves both.
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any
+from collections.abc import Sequence
 
 
 def _num(v: Any, digits: int = 1) -> str:

@@ -7,7 +7,8 @@ the clients. See MODEL.md for the mathematics these modules implement.
 from __future__ import annotations
 
 import time
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 from .formulation import AllocationModel, build_model
 from .loader import load_builtin_example, load_scenario_file, load_scenario_text

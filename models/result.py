@@ -171,7 +171,7 @@ def extract_result(am: AllocationModel, out: SolveOutcome, started: float | None
     """Turn solution arrays into the typed :class:`Result` (decisions, breakdowns, KPIs)."""
     t0 = time.perf_counter()
     sc, col, ma = am.scenario, am.columns, am.markets
-    T, S = sc.horizon_years, col.S
+    T = sc.horizon_years
     years = sc.years
     prob = np.array([g.probability for g in sc.growth_scenarios])
     timings = Timings(am.build_seconds, out.transfer_seconds, out.solver_seconds)
@@ -201,15 +201,22 @@ def extract_result(am: AllocationModel, out: SolveOutcome, started: float | None
 
     # per-market yearly arrays (N,T)
     N = col.N
-    entry = np.zeros((N, T)); annual = np.zeros((N, T)); compl = np.zeros((N, T))
-    req = np.zeros((N, T)); share = np.zeros((N, T)); rev = np.zeros((N, T)); contrib = np.zeros((N, T))
-    if chosen.size:
-        mi = col.market[chosen]
-        entry[mi] = col.entry_cost[chosen]; annual[mi] = col.annual_cost[chosen]
-        compl[mi] = col.compliance_cost[chosen]; req[mi] = col.heads[chosen]
-        share[mi] = col.share[chosen] @ prob; rev[mi] = col.revenue[chosen] @ prob
-        contrib[mi] = col.contribution[chosen] @ prob
-    invest = np.zeros((N, T)); hires = np.zeros((N, T))
+    def per_market(values: np.ndarray) -> np.ndarray:
+        """(N,T) array: the chosen column's values on its market's row, 0 elsewhere."""
+        out = np.zeros((N, T))
+        if chosen.size:
+            out[col.market[chosen]] = values
+        return out
+
+    entry = per_market(col.entry_cost[chosen])
+    annual = per_market(col.annual_cost[chosen])
+    compl = per_market(col.compliance_cost[chosen])
+    req = per_market(col.heads[chosen])
+    share = per_market(col.share[chosen] @ prob)
+    rev = per_market(col.revenue[chosen] @ prob)
+    contrib = per_market(col.contribution[chosen] @ prob)
+    invest = np.zeros((N, T))
+    hires = np.zeros((N, T))
     np.add.at(invest, (am.y_market, am.y_year), y)
     np.add.at(contrib, (am.y_market, am.y_year), am.y_return * y)
     np.add.at(hires, (am.n_market, am.n_year), n)

@@ -17,7 +17,8 @@ import json
 import math
 import re
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any
+from collections.abc import Iterable
 
 MODES: tuple[str, ...] = ("acquire", "partner", "build")
 OBJECTIVE_KINDS: tuple[str, ...] = ("expected_npv", "risk_adjusted_npv", "final_year_contribution")
@@ -565,7 +566,7 @@ def _parse_markets(
         size = c.number(_get(d, "market_size", 0.0), f"{p}.market_size", ge=0)
         growth = c.number(_get(d, "market_growth", 0.0), f"{p}.market_growth", gt=-1)
         if growth is not None:
-            for s, sc in enumerate(scenarios):
+            for sc in scenarios:
                 if 1 + growth + sc.market_growth_delta <= 0:
                     c.add(
                         f"{p}.market_growth",

@@ -12,7 +12,8 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 import numpy as np
 
@@ -129,7 +130,7 @@ def _row_aware_highs_class() -> Any:
             first_row = len(self._pyomo_con_to_solver_con_map)
             lbs, ubs, starts, idx_parts, val_parts = [], [], [], [], []
             nnz = 0
-            for k, con in enumerate(cons):
+            for con in cons:
                 row = self._rows[con]
                 cols = col[row.idx]
                 if cols.size and cols.min() < 0:

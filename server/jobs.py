@@ -18,7 +18,8 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any
+from collections.abc import Iterator
 
 from lepton_alloc.models.result import solver_info
 from lepton_alloc.models.scenario import Scenario, canonical_json

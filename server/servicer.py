@@ -12,7 +12,8 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from typing import Any, Iterator
+from typing import Any
+from collections.abc import Iterator
 
 import grpc
 from google.protobuf import any_pb2
@@ -55,7 +56,7 @@ def _rpc(method: Any) -> Any:
     """Map domain exceptions to status codes; never leak a traceback to the client."""
     name = method.__name__
 
-    def wrapper(self: "AllocationServicer", request: Any, context: grpc.ServicerContext) -> Any:
+    def wrapper(self: AllocationServicer, request: Any, context: grpc.ServicerContext) -> Any:
         code = "OK"
         try:
             return method(self, request, context)

@@ -27,7 +27,8 @@ import threading
 import time
 from abc import abstractmethod
 from dataclasses import dataclass
-from typing import Callable, Iterator, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
+from collections.abc import Callable, Iterator
 
 __all__ = [
     "AlreadyExists", "AuditRecord", "IdempotencyConflict", "JOB_STATES", "JobEvent", "JobRecord",
@@ -207,7 +208,7 @@ class Store(Protocol):
     def close(self) -> None:
         """Release resources; idempotent."""
 
-    def __enter__(self) -> "Store":
+    def __enter__(self) -> Store:
         return self
 
     def __exit__(self, *exc: object) -> None:

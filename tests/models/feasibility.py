@@ -23,7 +23,6 @@ can only tie.
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 MODES = ("acquire", "partner", "build")
