@@ -28,7 +28,15 @@ from lepton_alloc.proto.lepton.allocation.v1 import job_pb2, stored_scenario_pb2
 from lepton_alloc.server import convert
 
 T = TypeVar("T")
-RETRY_DELAYS = (0.2, 0.5, 1.0)
+RETRY_DELAYS = (0.2, 0.5, 1.0, 2.0)  # seconds between attempts of an idempotent call
+# reconnect quickly after a refused connection, so a retry can reach a server that just started
+CHANNEL_OPTIONS = [
+    ("grpc.max_receive_message_length", 64 * 1024 * 1024),
+    ("grpc.max_send_message_length", 64 * 1024 * 1024),
+    ("grpc.initial_reconnect_backoff_ms", 200),
+    ("grpc.min_reconnect_backoff_ms", 200),
+    ("grpc.max_reconnect_backoff_ms", 2000),
+]
 JOB_STATES = {v.number: v.name.removeprefix("JOB_STATE_") for v in job_pb2.JobState.DESCRIPTOR.values}
 
 
@@ -210,9 +218,7 @@ class AllocationClient:
         self.address = address
         self.timeout = timeout
         self.metadata = list(metadata or [])
-        self._channel = channel or grpc.insecure_channel(
-            address, options=[("grpc.max_receive_message_length", 64 * 1024 * 1024),
-                              ("grpc.max_send_message_length", 64 * 1024 * 1024)])
+        self._channel = channel or grpc.insecure_channel(address, options=CHANNEL_OPTIONS)
         self._stub = svc_grpc.AllocationServiceStub(self._channel)
 
     def __enter__(self) -> AllocationClient:
@@ -314,7 +320,7 @@ class AsyncAllocationClient:
     def __init__(self, address: str, *, timeout: float = 60.0, metadata: list[tuple[str, str]] | None = None):
         self.timeout = timeout
         self.metadata = list(metadata or [])
-        self._channel = grpc.aio.insecure_channel(address)
+        self._channel = grpc.aio.insecure_channel(address, options=CHANNEL_OPTIONS)
         self._stub = svc_grpc.AllocationServiceStub(self._channel)
 
     async def __aenter__(self) -> AsyncAllocationClient:
