@@ -28,6 +28,10 @@ MAX_HORIZON = 50
 MAX_MARKETS = 20_000
 MAX_LIST = 1_000  # cash-flow lists, segments, requires, growth scenarios
 MAX_TEXT = 256
+MAX_GROWTH_SCENARIOS = 100
+# entry columns x years x growth scenarios: the size of the per-column cash-flow arrays
+# (several float64 arrays of this many cells are built); beyond it a worker would run out of memory
+MAX_MODEL_CELLS = 30_000_000
 ID_PATTERN = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 
 
@@ -465,6 +469,17 @@ def parse_scenario(raw: Any) -> Scenario:
     objective = _parse_objective(c, top.get("objective"))
     solver = _parse_solver(c, top.get("solver"))
 
+    if not c.violations and horizon is not None:
+        columns = 0
+        for m in markets:
+            lo, hi = entry_window(m, start_year, horizon)
+            allowed = sum(1 for o in m.options if o.mode not in m.compliance.banned_modes)
+            columns += allowed * max(0, hi - lo + 1)
+        cells = columns * horizon * len(scenarios)
+        if cells > MAX_MODEL_CELLS:
+            c.add("markets", f"scenario too large: {columns} entry columns x {horizon} years x {len(scenarios)} growth "
+                             f"scenarios = {cells:,} cells exceeds {MAX_MODEL_CELLS:,}; narrow entry windows, "
+                             "use fewer growth scenarios or split the scenario")
     if c.violations:
         raise ScenarioError(c.violations)
     assert horizon is not None and discount is not None
@@ -490,7 +505,7 @@ def parse_scenario(raw: Any) -> Scenario:
 def _parse_growth_scenarios(c: _Checker, raw: Any) -> list[GrowthScenario]:
     if raw is None:
         return [GrowthScenario("base", 1.0)]
-    items = c.sequence(raw, "growth_scenarios", max_len=MAX_LIST)
+    items = c.sequence(raw, "growth_scenarios", max_len=MAX_GROWTH_SCENARIOS)
     if items is None:
         return [GrowthScenario("base", 1.0)]
     if not items:

@@ -103,6 +103,9 @@ def start_server(cfg: ServerConfig) -> RunningServer:
 
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=64, thread_name_prefix="rpc"),
+        # beyond this many RPCs at once (each WatchJob holds a thread) answer RESOURCE_EXHAUSTED
+        # instead of queueing callers behind long streams
+        maximum_concurrent_rpcs=60,
         options=[("grpc.max_receive_message_length", 64 * 1024 * 1024),
                  ("grpc.max_send_message_length", 64 * 1024 * 1024)],
     )

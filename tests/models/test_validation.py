@@ -636,3 +636,14 @@ def test_latest_before_start_with_default_earliest_is_invalid() -> None:
     assert [v.field for v in info.value.violations] == ["markets[0].latest_entry_year"]
     raw["markets"][0]["earliest_entry_year"] = 2020  # explicit earliest before the horizon: allowed
     assert parse_scenario(raw).markets[0].latest_entry_year == 2026
+
+
+def test_oversized_scenario_is_refused_before_any_array_is_built() -> None:
+    # 12 000 markets x 3 options x 50 entry years x 50 years x 2 scenarios = 180 M cells
+    market = {"options": [{"mode": m, "cash_flows": {"contribution": [1]}} for m in ("acquire", "partner", "build")]}
+    raw = {"horizon_years": 50, "markets": [{"id": f"M{i}", **market} for i in range(12_000)],
+           "growth_scenarios": [{"name": "a", "probability": 0.5}, {"name": "b", "probability": 0.5}]}
+    with pytest.raises(ScenarioError) as info:
+        parse_scenario(raw)
+    assert [v.field for v in info.value.violations] == ["markets"]
+    assert "too large" in info.value.violations[0].description
