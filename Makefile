@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN     = $(VENV)/bin
 
-.PHONY: run test bench proto clean
+.PHONY: run test lint bench proto clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,6 +19,10 @@ run: $(BIN)/.installed
 # pytest exit code 5 means "no tests collected": not a failure of the suite itself
 test: $(BIN)/.installed
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS); rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests collected"; exit 0; fi; exit $$rc
+
+lint: $(BIN)/.installed
+	$(BIN)/ruff check .
+	$(BIN)/mypy models server clients
 
 bench: $(BIN)/.installed
 	$(BIN)/python bench/bench_build.py

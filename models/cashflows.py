@@ -9,6 +9,7 @@ extraction (:mod:`.result`) read only these arrays; nothing here knows about Pyo
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -93,8 +94,11 @@ def build_columns(sc: Scenario, size: np.ndarray) -> Columns:
     mult = np.array([s.share_growth_multiplier for s in sc.growth_scenarios], dtype=float)
 
     # Per-option parameters, one row per column (repeated over the option's entry years).
-    mk, md, tau, opt_of = [], [], [], []
-    options = []
+    mk: list[int] = []
+    md: list[int] = []
+    tau: list[int] = []
+    opt_of: list[int] = []
+    options: list[tuple[int, Any]] = []
     for i, m in enumerate(sc.markets):
         lo, hi = entry_window(m, sc.start_year, T)
         if lo > hi:

@@ -264,10 +264,9 @@ def build_model(sc: Scenario) -> AllocationModel:
 
     # 2.5 regions: market counts, budget share over the horizon, talent caps
     region_of = np.array([m.region or "" for m in sc.markets], dtype=object)
-    if sc.regions:
-        mdl.talent_cap_param = pyo.Param(
-            [(r.name, t) for r in sc.regions if r.talent_cap for t in range(T)], mutable=True,
-            initialize=lambda _m, g, t: next(r.talent_cap[t] for r in sc.regions if r.name == g))
+    talent = {(r.name, t): r.talent_cap[t] for r in sc.regions if r.talent_cap is not None for t in range(T)}
+    if talent:
+        mdl.talent_cap_param = pyo.Param(list(talent), mutable=True, initialize=talent)
     for r in sc.regions:
         in_g = np.nonzero(region_of == r.name)[0]
         in_x = np.isin(col.market, in_g) if K else np.zeros(0, bool)
@@ -388,12 +387,12 @@ def build_model(sc: Scenario) -> AllocationModel:
     constraints: dict[str, Any] = {}
     for family, entries in families.items():
         keys = [k for k, _ in entries]
-        by_key = {k: r for k, r in entries}
+        by_key = dict(entries)
         comp = pyo.Constraint(rule=_scalar_rule(entries[0][1], variables, param_bounds)) if keys == [None] \
             else pyo.Constraint(keys, rule=_indexed_rule(by_key, variables, param_bounds))
         setattr(mdl, family, comp)
-        for k, r in entries:
-            constraints[r.name] = comp if k is None else comp[k]
+        for k, row in entries:
+            constraints[row.name] = comp if k is None else comp[k]
 
     oi = np.nonzero(obj)[0]
     mdl.objective = pyo.Objective(expr=_linear(variables, oi, obj[oi], obj_const), sense=pyo.maximize)

@@ -181,10 +181,10 @@ def extract_result(am: AllocationModel, out: SolveOutcome, started: float | None
         message=_message(out), timings=timings, model_size=model_size(am), solver=solver_info(),
     )
     if out.values is None:
-        markets = [MarketDecision(m.id, m.name, m.region, False, None, None, 0.0, []) for m in sc.markets]
+        empty = [MarketDecision(m.id, m.name, m.region, False, None, None, 0.0, []) for m in sc.markets]
         timings.extraction_seconds = time.perf_counter() - t0
         timings.total_seconds = _total(timings, started)
-        return Result(markets=markets, years=[], kpis=None, **base)  # type: ignore[arg-type]
+        return Result(markets=empty, years=[], kpis=None, **base)  # type: ignore[arg-type]
 
     v = out.values
     # self-check: the objective recomputed from the returned solution must match HiGHS's value
