@@ -274,3 +274,16 @@ def test_restart_keeps_data_and_reports_interrupted_jobs(tmp_path: Path) -> None
             assert json.loads(json.dumps(lost.history[-1]))[0] == "FAILED"
     finally:
         restarted.stop(grace=0.5)
+
+
+def test_crashed_worker_fails_its_job_and_is_replaced(server, client: AllocationClient) -> None:
+    job = client.submit(slow_scenario(seed=9))
+    assert wait_until(lambda: any(w.busy_job == job.job_id for w in server.pool.workers), 20)
+    worker = next(w for w in server.pool.workers if w.busy_job == job.job_id)
+    old_pid = worker.pid
+    os.kill(old_pid, signal.SIGKILL)  # the solver process dies (OOM killer, segfault, …)
+    assert wait_until(lambda: client.get_job(job.job_id).state == "FAILED", 10)
+    failed = client.get_job(job.job_id)
+    assert "crashed" in failed.error and "Traceback" not in failed.error
+    assert worker.pid != old_pid and worker.alive()
+    assert client.solve(tiny_scenario()).objective_value == pytest.approx(TINY_OPTIMUM)
