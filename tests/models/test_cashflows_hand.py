@@ -542,12 +542,6 @@ def test_previous_plan_penalty_and_constant_for_decisions_outside_E_o() -> None:
     assert res["objective_value"] == approx(npv - penalty)
 
 
-EMPTY_MODEL_BUG = (
-    "model bug: a scenario where no market can be entered (K = 0 columns) is reported as "
-    "status 'no_solution' (HiGHS model status 'Empty') instead of 'optimal' with the empty plan"
-)
-
-
 def test_nothing_can_be_entered_is_optimal_with_objective_zero() -> None:
     # lead time 5 past a 2-year horizon: E_o empty, the empty plan is the (only) optimum
     d = scen(2, [{"id": "A", "market_size": 100, "compliance": {"lead_time_years": 5}, "options": [_five()]}])
