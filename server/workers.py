@@ -156,7 +156,11 @@ class Worker:
         started = time.monotonic()
         cancel_sent_at: float | None = None
         try:
-            self.conn.send(task)
+            try:
+                self.conn.send(task)
+            except OSError:  # the worker died while idle: nothing ran yet, so hand the task to a new one
+                self.kill_and_replace("worker was gone when a task was sent")
+                self.conn.send(task)
             while True:
                 if self.conn.poll(0.05):
                     try:

@@ -128,7 +128,7 @@ def test_idempotent_resubmission_runs_one_solve(server, client: AllocationClient
 
 
 def test_progress_events_stream_incumbents(client: AllocationClient) -> None:
-    job = client.submit(slow_scenario(), time_limit_seconds=4)
+    job = client.submit(slow_scenario(), time_limit_seconds=6)
     progress = []
     final = None
     for ev in client.watch(job.job_id, timeout=60):
@@ -280,6 +280,7 @@ def test_crashed_worker_fails_its_job_and_is_replaced(server, client: Allocation
     job = client.submit(slow_scenario(seed=9))
     assert wait_until(lambda: any(w.busy_job == job.job_id for w in server.pool.workers), 20)
     worker = next(w for w in server.pool.workers if w.busy_job == job.job_id)
+    time.sleep(1.0)  # the task has reached the worker and the solve is under way
     old_pid = worker.pid
     os.kill(old_pid, signal.SIGKILL)  # the solver process dies (OOM killer, segfault, …)
     assert wait_until(lambda: client.get_job(job.job_id).state == "FAILED", 10)
