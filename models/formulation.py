@@ -13,6 +13,9 @@ Variable layout (one global vector, also used for solution arrays):
 
 from __future__ import annotations
 
+import gc
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from operator import itemgetter
 from typing import Any
@@ -93,8 +96,30 @@ def _year_weights(sc: Scenario) -> tuple[np.ndarray, float]:
     return w, tv
 
 
+@contextmanager
+def paused_gc() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector while a model is built or transferred.
+
+    Building creates about a million small Pyomo objects; every 700 allocations the collector
+    would rescan the growing heap, which cost ~75 % of the build at 1000 markets (2.1 s -> 0.5 s
+    without it). Nothing built here needs collecting meanwhile; the collector resumes after.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 def build_model(sc: Scenario) -> AllocationModel:
     """Build the MIP of MODEL.md 2.1–2.6 for a validated scenario."""
+    with paused_gc():
+        return _build_model(sc)
+
+
+def _build_model(sc: Scenario) -> AllocationModel:
     import time
 
     t0 = time.perf_counter()
