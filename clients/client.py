@@ -10,7 +10,6 @@ an explicit timeout; ``UNAVAILABLE`` is retried (with backoff) only for idempote
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Any, TypeVar
@@ -24,7 +23,7 @@ from lepton_alloc.models.result import Result, result_from_dict
 from lepton_alloc.models.scenario import FieldViolation, Scenario
 from lepton_alloc.proto.lepton.allocation.v1 import allocation_service_pb2 as svc
 from lepton_alloc.proto.lepton.allocation.v1 import allocation_service_pb2_grpc as svc_grpc
-from lepton_alloc.proto.lepton.allocation.v1 import job_pb2, stored_scenario_pb2
+from lepton_alloc.proto.lepton.allocation.v1 import job_pb2
 from lepton_alloc.server import convert
 
 T = TypeVar("T")
@@ -400,9 +399,5 @@ class AsyncAllocationClient:
         await self._call(self._stub.DeleteScenario, svc.DeleteScenarioRequest(name=name), timeout=None, idempotent=False)
 
 
-def result_json(result: Result) -> str:
-    return json.dumps(result.to_dict(), indent=2)
-
-
 __all__ = ["AllocationClient", "AllocationError", "AsyncAllocationClient", "JobInfo", "Progress",
-           "StoredScenarioInfo", "WatchEvent", "stored_scenario_pb2"]
+           "StoredScenarioInfo", "WatchEvent"]

@@ -152,7 +152,7 @@ class JobManager:
             if self._draining:
                 raise Draining("the server is shutting down and accepts no new solves")
             if request_id:
-                existing = self._existing(request_id)
+                existing = self.store.find_job_by_request_id(request_id)
                 if existing is not None:
                     # the store decides: same body → same job, different body → conflict
                     job, created = self.store.create_job(self._record(
@@ -174,12 +174,6 @@ class JobManager:
                 if self.metrics:
                     self.metrics.queue_depth.set(self._waiting)
         return job, created
-
-    def _existing(self, request_id: str) -> JobRecord | None:
-        finder = getattr(self.store, "find_job_by_request_id", None)
-        if finder is not None:
-            return finder(request_id)
-        return None
 
     @staticmethod
     def _record(job_id: str, request_id: str, request_hash: str, sc: Scenario, name: str, revision: int,
