@@ -232,7 +232,7 @@ class AllocationServicer(svc_grpc.AllocationServiceServicer):
     # ------------------------------------------------------------------ stored scenarios
     @staticmethod
     def _check_name(name: str) -> None:
-        if not ID_PATTERN.match(name or ""):
+        if not ID_PATTERN.fullmatch(name or ""):
             raise _invalid([FieldViolation("name", "must be 1..64 characters of [A-Za-z0-9_.-]")], "invalid request")
 
     @_rpc

@@ -98,6 +98,9 @@ def test_scenario_storage_and_solve_by_name(client: AllocationClient) -> None:
     with pytest.raises(AllocationError) as info:
         client.create_scenario("bad name!", tiny_scenario())
     assert [v.field for v in info.value.violations] == ["name"]
+    with pytest.raises(AllocationError) as info:  # '$' must not let a trailing newline through
+        client.create_scenario("emea\n", tiny_scenario())
+    assert [v.field for v in info.value.violations] == ["name"]
 
 
 def test_submit_watch_get_list(client: AllocationClient) -> None:
