@@ -16,7 +16,7 @@ from __future__ import annotations
 import gc
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from operator import itemgetter
 from typing import Any
 
@@ -68,7 +68,6 @@ class AllocationModel:
     uses_cvar: bool
     build_seconds: float = 0.0
     integer_count: int = 0
-    spend_x: np.ndarray = field(default_factory=lambda: np.zeros(0))  # (K,T) cost + salary·heads
 
     @property
     def n_vars(self) -> int:
@@ -429,7 +428,7 @@ def _build_model(sc: Scenario) -> AllocationModel:
         rows=rows, constraints=constraints, objective_coef=obj, objective_constant=obj_const,
         npv_coef=npv, final_contribution_coef=final, penalty_coef=penalty,
         penalty_constant=penalty_const, uses_cvar=uses_cvar,
-        integer_count=K + int(n_market.size), spend_x=spend_x,
+        integer_count=K + int(n_market.size),
     )
     built.build_seconds = time.perf_counter() - t0
     return built

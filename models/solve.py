@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import time
 from operator import itemgetter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 from collections.abc import Callable
 
@@ -40,7 +40,6 @@ class SolveOutcome:
     highs_status: str
     message: str = ""
     node_count: int = 0
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def _collect_linear_vars(original: Callable[[Any], Any], opt: Any) -> Callable[[Any], Any]:
@@ -199,7 +198,7 @@ def solve_model(
     h = opt._solver_model
 
     started = time.perf_counter()
-    state: dict[str, Any] = {"stopped": False, "last_emit": 0.0, "best": None}
+    state: dict[str, Any] = {"stopped": False, "last_emit": 0.0}
 
     def emit(kind: str, out: Any) -> None:
         if on_progress is None:

@@ -19,10 +19,9 @@ from __future__ import annotations
 
 import logging
 import multiprocessing as mp
-import os
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 from collections.abc import Callable
 
@@ -96,7 +95,6 @@ class Worker:
     cancel: Any = None
     busy_job: str | None = None
     replaced: int = 0
-    lock: threading.Lock = field(default_factory=threading.Lock)
 
     def start(self) -> None:
         parent, child = self.ctx.Pipe(duplex=True)
@@ -211,10 +209,3 @@ class WorkerPool:
     def busy_count(self) -> int:
         return sum(1 for w in self.workers if w.busy_job is not None)
 
-    def status(self) -> list[dict[str, Any]]:
-        return [{"index": w.index, "pid": w.pid, "busy_job": w.busy_job, "alive": w.alive(),
-                 "replaced": w.replaced} for w in self.workers]
-
-
-def current_pid() -> int:
-    return os.getpid()
