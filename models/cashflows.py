@@ -72,9 +72,9 @@ def market_arrays(sc: Scenario) -> MarketArrays:
     size = M[:, None, None] * (1.0 + g[:, None, None] + dg[None, None, :]) ** t[None, :, None]
     widths, returns = [], []
     for m in sc.markets:
-        up = np.array([seg.up_to for seg in m.growth_investment], dtype=float)
+        up = np.array([seg.up_to for seg in m.segments], dtype=float)
         widths.append(np.diff(np.concatenate([[0.0], up])) if up.size else up)
-        returns.append(np.array([seg.return_rate for seg in m.growth_investment], dtype=float))
+        returns.append(np.array([seg.return_rate for seg in m.segments], dtype=float))
     return MarketArrays(
         salary=np.array([m.salary_per_head for m in sc.markets], dtype=float),
         risk=np.array([m.risk_score for m in sc.markets], dtype=float),

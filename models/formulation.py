@@ -138,9 +138,9 @@ def _build_model(sc: Scenario) -> AllocationModel:
     # -- 2.3 levers: growth investment pieces y[i,t,j] and growth hires n[i,t] (entered markets only)
     y_m, y_t, y_j, y_w, y_r = [], [], [], [], []
     for i, m in enumerate(sc.markets):
-        if not has_cols[i] or not m.growth_investment:
+        if not has_cols[i] or not m.segments:
             continue
-        J = len(m.growth_investment)
+        J = len(m.segments)
         y_m.append(np.full(T * J, i))
         y_t.append(np.repeat(np.arange(T), J))
         y_j.append(np.tile(np.arange(J), T))

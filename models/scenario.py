@@ -122,6 +122,11 @@ class Market:
     growth_hiring: GrowthHiring | None = None
     options: tuple[Option, ...] = ()
 
+    @property
+    def segments(self) -> tuple[Segment, ...]:
+        """The growth-investment segments (MODEL.md 2.3); empty when there is none."""
+        return self.growth_investment
+
 
 @dataclass(frozen=True)
 class Budget:
