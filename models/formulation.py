@@ -1,20 +1,28 @@
-"""The Pyomo model of MODEL.md section 2, built in bulk from :mod:`.cashflows` arrays.
+"""The Pyomo model of docs/model.md §2, built in bulk from :mod:`.cashflows` arrays.
 
-Every constraint row is first assembled as numpy (variable indices, coefficients), then turned
-into one Pyomo ``LinearExpression`` – the only Python-level loop is over non-zeros, never a
-nested generator over sparse data. Constraint names follow MODEL.md section 4 exactly and are
-kept in :attr:`AllocationModel.row_names`; resource limits are mutable Params so that a sweep
-can change them and re-solve in place with the persistent HiGHS interface.
+A model is built in two steps:
 
-Variable layout (one global vector, also used for solution arrays):
-``x`` (K entry columns) | ``y`` (growth investment pieces) | ``n`` (growth hires) |
-``eta``, ``u[s]`` (CVaR, when used) | ``zero`` (bounded to 0: body of otherwise empty rows).
+1. :func:`formulate` computes everything as numpy, without Pyomo: the :class:`VariableLayout`
+   (where each decision sits in the one global variable vector), one :class:`Row` list per
+   constraint family (one short function per family below, each citing the section it
+   implements) and the objective's coefficient vectors (:class:`ObjectiveTerms`).
+2. :func:`build_model` turns that :class:`Formulation` into Pyomo components: each row becomes
+   one ``LinearExpression`` (the only Python-level loop is over non-zeros, never a nested
+   generator over sparse data); each family becomes one indexed ``Constraint`` named as in
+   docs/model.md §4 (kept in :attr:`AllocationModel.constraints`).
+
+Every row bound that is a scenario limit (budget, headcount, net hires, region counts, talent
+caps, floors) is a mutable Param ``model.limit[<constraint name>]``. :func:`update_model`
+re-runs step 1 for a changed scenario and, when the structure is unchanged, pushes only what
+changed (limit Params, variable bounds, changed row bodies, the objective) into the same Pyomo
+model, so the persistent HiGHS interface re-solves in place.
 """
 
 from __future__ import annotations
 
 import gc
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from operator import itemgetter
@@ -27,51 +35,56 @@ from pyomo.core.expr.numeric_expr import LinearExpression, MonomialTermExpressio
 from .cashflows import Columns, MarketArrays, build_columns, market_arrays
 from .scenario import MODES, Scenario
 
+_NO_INDEX = np.zeros(0, dtype=np.int64)
+
 
 @dataclass
 class Row:
-    """One named constraint: lb <= Σ coef·var <= ub (either bound may be None)."""
+    """One named constraint: lb <= Σ coef·var <= ub (either bound may be None).
+
+    ``family`` is its docs/model.md §4 family (one Pyomo ``Constraint`` component), ``key`` its
+    index in that family (None for a scalar constraint). ``limit`` marks a row whose one bound is
+    a scenario limit, held in the mutable Param ``model.limit[name]``.
+    """
 
     name: str
     idx: np.ndarray
     coef: np.ndarray
     lb: float | None
     ub: float | None
-
-
-@dataclass
-class AllocationModel:
-    """A built model: scenario, precomputed arrays, the Pyomo model and its row map."""
-
-    scenario: Scenario
-    columns: Columns
-    markets: MarketArrays
-    model: pyo.ConcreteModel
-    variables: list[Any]  # global variable vector (Pyomo VarData)
-    n_x: int
-    y_market: np.ndarray
-    y_year: np.ndarray
-    y_segment: np.ndarray
-    y_return: np.ndarray
-    n_market: np.ndarray
-    n_year: np.ndarray
-    eta_index: int | None
-    u_index: np.ndarray
-    rows: list[Row]
-    constraints: dict[str, Any]  # MODEL.md §4 name -> Pyomo ConstraintData
-    objective_coef: np.ndarray  # objective = objective_coef @ v + objective_constant
-    objective_constant: float
-    npv_coef: np.ndarray  # (S, nvar): NPV_s = npv_coef[s] @ v
-    final_contribution_coef: np.ndarray  # Σ_s p_s Σ_i Contribution[i,T-1,s] = coef @ v
-    penalty_coef: np.ndarray
-    penalty_constant: float
-    uses_cvar: bool
-    build_seconds: float = 0.0
-    integer_count: int = 0
+    family: str = ""
+    key: Any = None
+    limit: bool = False
 
     @property
-    def n_vars(self) -> int:
-        return len(self.variables)
+    def limit_value(self) -> float | None:
+        return self.lb if self.lb is not None else self.ub
+
+
+# ----------------------------------------------------------------------------- variable layout
+
+
+@dataclass(frozen=True, eq=False)
+class VariableLayout:
+    """The global variable vector (also the layout of every solution vector):
+
+    ``x`` K entry columns (§2.1) | ``y`` growth-investment pieces y[i,t,j] (§2.3) |
+    ``n`` growth hires n[i,t] (§2.3) | ``eta``, ``u[s]`` (the CVaR of §2.6, when used) |
+    ``zero`` (bounded to 0: the body of a row that has no other term, so that it stays a real,
+    nameable row, e.g. ``must_enter`` of a market that cannot be entered).
+    """
+
+    n_x: int
+    y_market: np.ndarray  # market i of each y piece
+    y_year: np.ndarray  # year t
+    y_segment: np.ndarray  # segment j
+    y_width: np.ndarray  # upper bound w_j
+    y_return: np.ndarray  # return_rate_j
+    n_market: np.ndarray  # market i of each growth-hire variable
+    n_year: np.ndarray  # year t
+    n_max: np.ndarray  # upper bound max_heads_i
+    n_scenarios: int
+    uses_cvar: bool
 
     @property
     def y_offset(self) -> int:
@@ -81,9 +94,158 @@ class AllocationModel:
     def n_offset(self) -> int:
         return self.n_x + self.y_market.size
 
+    @property
+    def eta_index(self) -> int | None:
+        return self.n_offset + self.n_market.size if self.uses_cvar else None
+
+    @property
+    def u_index(self) -> np.ndarray:
+        if not self.uses_cvar:
+            return _NO_INDEX
+        first = self.n_offset + self.n_market.size + 1
+        return np.arange(first, first + self.n_scenarios, dtype=np.int64)
+
+    @property
+    def zero_index(self) -> int:
+        return self.n_offset + self.n_market.size + (1 + self.n_scenarios if self.uses_cvar else 0)
+
+    @property
+    def size(self) -> int:
+        return self.zero_index + 1
+
+    @property
+    def integer_count(self) -> int:
+        return self.n_x + int(self.n_market.size)
+
+    def same_structure(self, other: VariableLayout) -> bool:
+        """The same variables in the same places (bounds and return rates may differ)."""
+        return (self.n_x == other.n_x and self.n_scenarios == other.n_scenarios
+                and self.uses_cvar == other.uses_cvar
+                and all(np.array_equal(a, b) for a, b in (
+                    (self.y_market, other.y_market), (self.y_year, other.y_year),
+                    (self.y_segment, other.y_segment), (self.n_market, other.n_market),
+                    (self.n_year, other.n_year))))
+
+
+def _uses_cvar(sc: Scenario) -> bool:
+    objective = sc.objective
+    return (objective.kind == "risk_adjusted_npv" and objective.risk_aversion > 0) or objective.min_cvar is not None
+
+
+def _variable_layout(sc: Scenario, col: Columns, ma: MarketArrays, enterable: np.ndarray) -> VariableLayout:
+    """y pieces and n hires exist only for markets that can be entered (§2.3)."""
+    T = sc.horizon_years
+    invest_markets = [i for i, m in enumerate(sc.markets) if enterable[i] and m.segments]
+    counts = np.array([len(ma.segment_width[i]) for i in invest_markets], dtype=np.int64)
+    y_market = np.repeat(np.array(invest_markets, dtype=np.int64), counts * T)
+    y_year = np.concatenate([np.repeat(np.arange(T), J) for J in counts]) if counts.size else _NO_INDEX
+    y_segment = np.concatenate([np.tile(np.arange(J), T) for J in counts]) if counts.size else _NO_INDEX
+    y_width = np.concatenate([np.tile(ma.segment_width[i], T) for i in invest_markets]) if counts.size else np.zeros(0)
+    y_return = np.concatenate([np.tile(ma.segment_return[i], T) for i in invest_markets]) if counts.size else np.zeros(0)
+    hire_markets = np.nonzero(enterable & (ma.hire_max > 0))[0]
+    n_market = np.repeat(hire_markets, T).astype(np.int64)
+    return VariableLayout(
+        n_x=col.K, y_market=y_market, y_year=y_year.astype(np.int64), y_segment=y_segment.astype(np.int64),
+        y_width=y_width.astype(float), y_return=y_return.astype(float),
+        n_market=n_market, n_year=np.tile(np.arange(T), hire_markets.size).astype(np.int64),
+        n_max=ma.hire_max[n_market], n_scenarios=len(sc.growth_scenarios), uses_cvar=_uses_cvar(sc),
+    )
+
+
+# ----------------------------------------------------------------------------- numpy inputs
+
+
+@dataclass(frozen=True, eq=False)
+class ModelData:
+    """The arrays every constraint family reads: columns, market data, layout, Spend/Heads blocks."""
+
+    scenario: Scenario
+    columns: Columns
+    markets: MarketArrays
+    layout: VariableLayout
+    start: np.ndarray  # (N,) first column of each market (columns are generated market by market)
+    end: np.ndarray  # (N,) one past its last column
+    spend_x: np.ndarray  # (K,T) Spend of a column (§2.4): cost + salary on every required head
+    salary_n: np.ndarray  # salary of each growth-hire variable
+    probability: np.ndarray  # (S,) p_s
+    years: list[int]
+    index_of: dict[str, int]  # market id -> i
+
+    def columns_of(self, i: int) -> np.ndarray:
+        return np.arange(self.start[i], self.end[i], dtype=np.int64)
+
+    def active_terms(self, i: int, t: int, sign: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+        """active[i,t] = Σ_{o, τ<=t} x[o,τ] (§2.1), as (indices, coefficients)."""
+        k = self.columns_of(i)
+        k = k[self.columns.entry[k] <= t]
+        return k, np.full(k.size, sign)
+
+    def column_of(self, market_id: str, mode: str, entry_year: int) -> np.ndarray:
+        """The column of (market, mode, calendar entry year): one index, or none outside E_o."""
+        k = self.columns_of(self.index_of[market_id])
+        col = self.columns
+        return k[(col.mode[k] == MODES.index(mode)) & (col.entry[k] == entry_year - self.scenario.start_year)]
+
+    def row(self, family: str, key: Any, parts: list[tuple[np.ndarray, np.ndarray]],
+            lb: float | None, ub: float | None, limit: bool = False) -> Row:
+        """A named row from (indices, coefficients) parts; zero coefficients are dropped."""
+        idx = np.concatenate([p[0] for p in parts]) if parts else _NO_INDEX
+        coef = np.concatenate([p[1] for p in parts]) if parts else np.zeros(0)
+        keep = coef != 0
+        idx, coef = idx[keep], coef[keep]
+        if idx.size == 0:
+            idx, coef = np.array([self.layout.zero_index]), np.array([1.0])
+        label = key if isinstance(key, tuple) else (key,)
+        name = family if key is None else f"{family}[{','.join(map(str, label))}]"
+        return Row(name, idx.astype(np.int64), coef.astype(float), lb, ub, family, key, limit)
+
+
+def _model_data(sc: Scenario) -> ModelData:
+    ma = market_arrays(sc)
+    col = build_columns(sc, ma.size)
+    markets = np.arange(col.N)
+    start = np.searchsorted(col.market, markets, side="left")
+    end = np.searchsorted(col.market, markets, side="right")
+    layout = _variable_layout(sc, col, ma, end > start)
+    salary_x = ma.salary[col.market] if col.K else np.zeros(0)
+    return ModelData(
+        scenario=sc, columns=col, markets=ma, layout=layout, start=start, end=end,
+        spend_x=col.cost + salary_x[:, None] * col.heads,  # salary on every head, once (§2.4)
+        salary_n=ma.salary[layout.n_market],
+        probability=np.array([g.probability for g in sc.growth_scenarios], dtype=float),
+        years=sc.years, index_of={m.id: i for i, m in enumerate(sc.markets)},
+    )
+
+
+def _nonzero(vec: np.ndarray, offset: int = 0, sel: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(indices + offset, values) of the non-zeros of vec (restricted to sel when given)."""
+    k = np.nonzero(vec)[0] if sel is None else sel[vec[sel] != 0]
+    return k + offset, vec[k]
+
+
+def _ones(idx: np.ndarray, offset: int = 0, sign: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+    return idx + offset, np.full(idx.size, sign)
+
+
+# ----------------------------------------------------------------------------- objective terms
+
+
+@dataclass(frozen=True, eq=False)
+class ObjectiveTerms:
+    """The objective and its parts as coefficient vectors over the global variable vector."""
+
+    npv: np.ndarray  # (S, nvar): NPV_s = npv[s] @ v
+    expected_npv: np.ndarray  # E[NPV] = p @ npv
+    final_contribution: np.ndarray  # Σ_s p_s Σ_i Contribution[i,T-1,s]
+    cvar: np.ndarray  # CVaR_α = cvar @ v (zero when CVaR is not modelled)
+    penalty: np.ndarray  # previous-plan penalty = penalty @ v + penalty_constant
+    penalty_constant: float
+    objective: np.ndarray  # maximized: objective @ v + objective_constant
+    objective_constant: float
+
 
 def _year_weights(sc: Scenario) -> tuple[np.ndarray, float]:
-    """w_t = δ_t, plus the terminal multiplier on t = T-1 (MODEL.md 2.6). Returns (w, δ_{T-1}·f)."""
+    """w_t = δ_t, plus the terminal multiplier on t = T-1 (§2.6). Returns (w, δ_{T-1}·f)."""
     T, d = sc.horizon_years, sc.discount_rate
     delta = (1.0 + d) ** -np.arange(T, dtype=float)
     w = delta.copy()
@@ -93,6 +255,425 @@ def _year_weights(sc: Scenario) -> tuple[np.ndarray, float]:
         tv = delta[T - 1] * (1.0 + g) / (d - g)
         w[T - 1] += tv
     return w, tv
+
+
+# docs/model.md §2.6: NPV_s = Σ_t δ_t Net[t,s] + TV_s; one-off costs are never capitalised.
+def _npv_coefficients(data: ModelData) -> np.ndarray:
+    col, lay, T = data.columns, data.layout, data.scenario.horizon_years
+    w, tv = _year_weights(data.scenario)
+    npv = np.zeros((lay.n_scenarios, lay.size))
+    if col.K:
+        net_x = col.contribution - data.spend_x[:, :, None]  # (K,T,S)
+        npv[:, :col.K] = np.einsum("kts,t->sk", net_x, w)
+        npv[:, :col.K] += tv * col.one_off[:, T - 1][None, :]
+    npv[:, lay.y_offset:lay.n_offset] = (w[lay.y_year] * (lay.y_return - 1.0))[None, :]
+    hire_net = data.markets.hire_contribution[lay.n_market] - data.salary_n
+    npv[:, lay.n_offset:lay.n_offset + lay.n_market.size] = (w[lay.n_year] * hire_net)[None, :]
+    return npv
+
+
+# docs/model.md §2.6: final_year_contribution = Σ_s p_s Σ_i Contribution[i,T-1,s].
+def _final_year_coefficients(data: ModelData) -> np.ndarray:
+    col, lay, last = data.columns, data.layout, data.scenario.horizon_years - 1
+    final = np.zeros(lay.size)
+    if col.K:
+        final[:col.K] = col.contribution[:, last, :] @ data.probability
+    final[lay.y_offset:lay.n_offset] = np.where(lay.y_year == last, lay.y_return, 0.0)
+    hire = data.markets.hire_contribution[lay.n_market]
+    final[lay.n_offset:lay.n_offset + lay.n_market.size] = np.where(lay.n_year == last, hire, 0.0)
+    return final
+
+
+# docs/model.md §2.5 previous plan: P(1 - x[o*,τ*]) for a market entered before, P·entered_i if not.
+def _penalty_coefficients(data: ModelData) -> tuple[np.ndarray, float]:
+    penalty, constant = np.zeros(data.layout.size), 0.0
+    plan = data.scenario.previous_plan
+    if plan is None:
+        return penalty, constant
+    for decision in plan.decisions:
+        if decision.entered:
+            assert decision.mode is not None and decision.entry_year is not None
+            constant += plan.change_penalty
+            # outside E_o the column does not exist: x ≡ 0 and P is always paid
+            penalty[data.column_of(decision.market_id, decision.mode, decision.entry_year)] -= plan.change_penalty
+        else:
+            penalty[data.columns_of(data.index_of[decision.market_id])] += plan.change_penalty
+    return penalty, constant
+
+
+# docs/model.md §2.6: CVaR_α = η - 1/(1-α) Σ_s p_s u_s with u_s >= η - NPV_s (rows: _cvar_tail_rows).
+def _cvar_coefficients(data: ModelData) -> np.ndarray:
+    lay = data.layout
+    cvar = np.zeros(lay.size)
+    if lay.eta_index is not None:
+        cvar[lay.eta_index] = 1.0
+        cvar[lay.u_index] = -data.probability / (1.0 - data.scenario.objective.cvar_alpha)
+    return cvar
+
+
+# docs/model.md §2.6: the three objective kinds, each minus the previous-plan penalty.
+def _objective_terms(data: ModelData) -> ObjectiveTerms:
+    npv = _npv_coefficients(data)
+    expected_npv = data.probability @ npv
+    final = _final_year_coefficients(data)
+    cvar = _cvar_coefficients(data)
+    penalty, penalty_constant = _penalty_coefficients(data)
+    objective = data.scenario.objective
+    if objective.kind == "expected_npv":
+        maximized = expected_npv.copy()
+    elif objective.kind == "risk_adjusted_npv":
+        maximized = (1.0 - objective.risk_aversion) * expected_npv + objective.risk_aversion * cvar
+    else:
+        maximized = final.copy()
+    return ObjectiveTerms(npv, expected_npv, final, cvar, penalty, penalty_constant,
+                          maximized - penalty, -penalty_constant)
+
+
+# ----------------------------------------------------------------------------- constraint families
+
+
+# docs/model.md §2.1: Σ_{o of i, τ∈E_o} x[o,τ] <= 1 per market that can be entered.
+def _one_decision_rows(data: ModelData) -> list[Row]:
+    return [data.row("one_decision", m.id, [_ones(data.columns_of(i))], None, 1.0)
+            for i, m in enumerate(data.scenario.markets) if data.end[i] > data.start[i]]
+
+
+# docs/model.md §2.1, §2.5: Σ x[o,τ] >= 1 for must_enter; with an empty E_o the row is 0 >= 1.
+def _must_enter_rows(data: ModelData) -> list[Row]:
+    return [data.row("must_enter", m.id, [_ones(data.columns_of(i))], 1.0, None)
+            for i, m in enumerate(data.scenario.markets) if m.must_enter]
+
+
+# docs/model.md §2.3: Σ_j y[i,t,j] <= up_to_last · active[i,t].
+def _invest_link_rows(data: ModelData) -> list[Row]:
+    lay, years = data.layout, data.years
+    rows = []
+    order = np.lexsort((lay.y_year, lay.y_market))  # y pieces grouped by (market, year)
+    groups = np.split(order, np.nonzero(np.diff(lay.y_market[order] * len(years) + lay.y_year[order]))[0] + 1)
+    for pieces in groups if lay.y_market.size else []:
+        i, t = int(lay.y_market[pieces[0]]), int(lay.y_year[pieces[0]])
+        cap = float(np.sum(data.markets.segment_width[i]))
+        rows.append(data.row("invest_link", (data.scenario.markets[i].id, years[t]),
+                             [_ones(pieces, lay.y_offset), data.active_terms(i, t, -cap)], None, 0.0))
+    return rows
+
+
+# docs/model.md §2.3: n[i,t] <= max_heads_i · active[i,t].
+def _hire_link_rows(data: ModelData) -> list[Row]:
+    lay, markets = data.layout, data.scenario.markets
+    return [data.row("hire_link", (markets[i].id, data.years[t]),
+                     [(np.array([lay.n_offset + k]), np.array([1.0])), data.active_terms(i, t, -float(lay.n_max[k]))],
+                     None, 0.0)
+            for k, (i, t) in enumerate(zip(lay.n_market.tolist(), lay.n_year.tolist()))]
+
+
+def _spend_parts(data: ModelData, spend_x: np.ndarray, y_sel: np.ndarray, n_sel: np.ndarray
+                 ) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Spend (§2.4) of the given x block, y pieces and growth hires, as row parts."""
+    lay = data.layout
+    return [_nonzero(spend_x), _ones(np.nonzero(y_sel)[0], lay.y_offset),
+            _nonzero(data.salary_n, lay.n_offset, np.nonzero(n_sel)[0])]
+
+
+# docs/model.md §2.4: Spend_t <= B_t (without carry_over).
+def _budget_rows(data: ModelData) -> list[Row]:
+    budget, lay = data.scenario.budget, data.layout
+    if budget.limit is None or budget.carry_over:
+        return []
+    return [data.row("budget", year, _spend_parts(data, data.spend_x[:, t], lay.y_year == t, lay.n_year == t),
+                     None, float(budget.limit[t]), limit=True)
+            for t, year in enumerate(data.years)]
+
+
+# docs/model.md §2.4: Σ_{u<=t} Spend_u <= Σ_{u<=t} B_u (with carry_over).
+def _budget_cumulative_rows(data: ModelData) -> list[Row]:
+    budget, lay = data.scenario.budget, data.layout
+    if budget.limit is None or not budget.carry_over:
+        return []
+    cumulative_spend = np.cumsum(data.spend_x, axis=1)
+    cumulative_limit = np.cumsum(np.asarray(budget.limit, dtype=float))
+    return [data.row("budget_cumulative", year,
+                     _spend_parts(data, cumulative_spend[:, t], lay.y_year <= t, lay.n_year <= t),
+                     None, float(cumulative_limit[t]), limit=True)
+            for t, year in enumerate(data.years)]
+
+
+# docs/model.md §2.4: H_t <= Hcap_t.
+def _headcount_cap_rows(data: ModelData) -> list[Row]:
+    cap, lay, heads = data.scenario.headcount.cap, data.layout, data.columns.heads
+    if cap is None:
+        return []
+    return [data.row("headcount_cap", year,
+                     [_nonzero(heads[:, t]), _ones(np.nonzero(lay.n_year == t)[0], lay.n_offset)],
+                     None, float(cap[t]), limit=True)
+            for t, year in enumerate(data.years)]
+
+
+# docs/model.md §2.4: H_t - H_{t-1} <= max_net_hires_t, H_{-1} = initial (so row 0 has ub + initial).
+def _net_hires_rows(data: ModelData) -> list[Row]:
+    headcount, lay, heads = data.scenario.headcount, data.layout, data.columns.heads
+    if headcount.max_net_hires is None:
+        return []
+    rows = []
+    for t, year in enumerate(data.years):
+        previous = heads[:, t - 1] if t > 0 else np.zeros(heads.shape[0])
+        initial = float(headcount.initial) if t == 0 else 0.0
+        rows.append(data.row("net_hires", year, [
+            _nonzero(heads[:, t] - previous), _ones(np.nonzero(lay.n_year == t)[0], lay.n_offset),
+            _ones(np.nonzero(lay.n_year == t - 1)[0], lay.n_offset, -1.0),
+        ], None, float(headcount.max_net_hires[t]) + initial, limit=True))
+    return rows
+
+
+def _region_masks(data: ModelData, name: str) -> tuple[np.ndarray, np.ndarray]:
+    """(markets of region g, mask over the x columns of those markets)."""
+    in_region = np.nonzero([m.region == name for m in data.scenario.markets])[0]
+    return in_region, np.isin(data.columns.market, in_region)
+
+
+# docs/model.md §2.5: min_markets_g <= Σ_{i∈g} entered_i <= max_markets_g.
+def _region_market_count_rows(data: ModelData) -> list[Row]:
+    rows = []
+    for region in data.scenario.regions:
+        entered = [_ones(np.nonzero(_region_masks(data, region.name)[1])[0])]
+        if region.min_markets > 0:
+            rows.append(data.row("region_min_markets", region.name, entered, float(region.min_markets), None, limit=True))
+        if region.max_markets is not None:
+            rows.append(data.row("region_max_markets", region.name, entered, None, float(region.max_markets), limit=True))
+    return rows
+
+
+# docs/model.md §2.5: Σ_t Σ_{i∈g} Spend[i,t] <= share_g Σ_t Spend_t, as Σ (1[i∈g] - share_g) Spend <= 0.
+def _region_budget_share_rows(data: ModelData) -> list[Row]:
+    lay, rows = data.layout, []
+    for region in data.scenario.regions:
+        if region.max_budget_share is None:
+            continue
+        share = region.max_budget_share
+        in_region, in_x = _region_masks(data, region.name)
+        weight_x = (in_x.astype(float) - share) * data.spend_x.sum(axis=1)
+        weight_y = np.isin(lay.y_market, in_region).astype(float) - share
+        weight_n = (np.isin(lay.n_market, in_region).astype(float) - share) * data.salary_n
+        rows.append(data.row("region_budget_share", region.name, [
+            _nonzero(weight_x), _nonzero(weight_y, lay.y_offset), _nonzero(weight_n, lay.n_offset)], None, 0.0))
+    return rows
+
+
+# docs/model.md §2.5: Σ_{i∈g} Heads[i,t] <= talent_cap_{g,t}.
+def _talent_cap_rows(data: ModelData) -> list[Row]:
+    lay, heads, rows = data.layout, data.columns.heads, []
+    for region in data.scenario.regions:
+        if region.talent_cap is None:
+            continue
+        in_region, in_x = _region_masks(data, region.name)
+        x_cols, in_n = np.nonzero(in_x)[0], np.isin(lay.n_market, in_region)
+        for t, year in enumerate(data.years):
+            hires = np.nonzero(in_n & (lay.n_year == t))[0]
+            rows.append(data.row("talent_cap", (region.name, year),
+                                 [_nonzero(heads[:, t], 0, x_cols), _ones(hires, lay.n_offset)],
+                                 None, float(region.talent_cap[t]), limit=True))
+    return rows
+
+
+# docs/model.md §2.5: active[i,t] <= active[j,t] for every prerequisite j of i (no row where active[i,t] ≡ 0).
+def _requires_rows(data: ModelData) -> list[Row]:
+    rows = []
+    for i, m in enumerate(data.scenario.markets):
+        for required in m.requires:
+            j = data.index_of[required]
+            for t, year in enumerate(data.years):
+                own = data.active_terms(i, t, 1.0)
+                if own[0].size:
+                    rows.append(data.row("requires", (m.id, required, year),
+                                         [own, data.active_terms(j, t, -1.0)], None, 0.0))
+    return rows
+
+
+# docs/model.md §2.5: Σ_i ρ_i entered_i <= R Σ_i entered_i, as Σ (ρ_i - R) entered_i <= 0.
+def _max_average_risk_rows(data: ModelData) -> list[Row]:
+    limit, col = data.scenario.risk_max_average, data.columns
+    if limit is None or not col.K:
+        return []
+    return [data.row("max_average_risk", None, [_nonzero(data.markets.risk[col.market] - limit)], None, 0.0)]
+
+
+# docs/model.md §2.5: x[o,τ] = 1 for each commitment (validated to lie in E_o).
+def _commitment_rows(data: ModelData) -> list[Row]:
+    return [data.row("commitment", c.market_id, [_ones(data.column_of(c.market_id, c.mode, c.entry_year))], 1.0, 1.0)
+            for c in data.scenario.commitments]
+
+
+# docs/model.md §2.6: u_s >= η - NPV_s, as NPV_s + u_s - η >= 0 (the linear CVaR model).
+def _cvar_tail_rows(data: ModelData, terms: ObjectiveTerms) -> list[Row]:
+    lay = data.layout
+    if lay.eta_index is None:
+        return []
+    return [data.row("cvar_tail", g.name,
+                     [_nonzero(terms.npv[s]), (np.array([lay.u_index[s], lay.eta_index]), np.array([1.0, -1.0]))], 0.0, None)
+            for s, g in enumerate(data.scenario.growth_scenarios)]
+
+
+# docs/model.md §2.6 floors: E[NPV] >= min_expected_npv; CVaR_α >= min_cvar.
+def _floor_rows(data: ModelData, terms: ObjectiveTerms) -> list[Row]:
+    objective, rows = data.scenario.objective, []
+    if objective.min_expected_npv is not None:
+        rows.append(data.row("min_expected_npv", None, [_nonzero(terms.expected_npv)],
+                             float(objective.min_expected_npv), None, limit=True))
+    if objective.min_cvar is not None:
+        rows.append(data.row("min_cvar", None, [_nonzero(terms.cvar)], float(objective.min_cvar), None, limit=True))
+    return rows
+
+
+def _constraint_rows(data: ModelData, terms: ObjectiveTerms) -> list[Row]:
+    """Every row, family by family, in the order of the model's Constraint components."""
+    return [
+        *_one_decision_rows(data), *_must_enter_rows(data),
+        *_invest_link_rows(data), *_hire_link_rows(data),
+        *_budget_rows(data), *_budget_cumulative_rows(data),
+        *_headcount_cap_rows(data), *_net_hires_rows(data),
+        *_region_market_count_rows(data), *_region_budget_share_rows(data), *_talent_cap_rows(data),
+        *_requires_rows(data), *_max_average_risk_rows(data), *_commitment_rows(data),
+        *_cvar_tail_rows(data, terms), *_floor_rows(data, terms),
+    ]
+
+
+@dataclass(frozen=True, eq=False)
+class Formulation:
+    """The whole model as numpy: inputs, rows, objective (no Pyomo)."""
+
+    data: ModelData
+    rows: list[Row]
+    terms: ObjectiveTerms
+
+
+def formulate(sc: Scenario) -> Formulation:
+    """docs/model.md §2.1–2.6 for a validated scenario, as arrays and rows."""
+    data = _model_data(sc)
+    terms = _objective_terms(data)
+    return Formulation(data, _constraint_rows(data, terms), terms)
+
+
+# ----------------------------------------------------------------------------- the built model
+
+
+@dataclass
+class AllocationModel:
+    """A built model: its numpy :class:`Formulation`, the Pyomo model and the row map.
+
+    The properties read the current formulation, which :meth:`update` replaces in place.
+    """
+
+    formulation: Formulation
+    model: pyo.ConcreteModel
+    variables: list[Any]  # global variable vector (Pyomo VarData), see VariableLayout
+    constraints: dict[str, Any]  # docs/model.md §4 name -> Pyomo ConstraintData
+    linear_rows: dict[Any, tuple[Row, Any]]  # ConstraintData -> (its Row, the body built from it)
+    build_seconds: float = 0.0
+    solver: Any = None  # the persistent HiGHS interface once solved (models/solve.py)
+
+    def update(self, scenario: Scenario) -> bool:
+        """Change this model in place to ``scenario``; False (nothing changed) if its structure differs."""
+        return update_model(self, scenario)
+
+    @property
+    def scenario(self) -> Scenario:
+        return self.formulation.data.scenario
+
+    @property
+    def columns(self) -> Columns:
+        return self.formulation.data.columns
+
+    @property
+    def markets(self) -> MarketArrays:
+        return self.formulation.data.markets
+
+    @property
+    def layout(self) -> VariableLayout:
+        return self.formulation.data.layout
+
+    @property
+    def rows(self) -> list[Row]:
+        return self.formulation.rows
+
+    @property
+    def n_vars(self) -> int:
+        return len(self.variables)
+
+    @property
+    def n_x(self) -> int:
+        return self.layout.n_x
+
+    @property
+    def y_offset(self) -> int:
+        return self.layout.y_offset
+
+    @property
+    def n_offset(self) -> int:
+        return self.layout.n_offset
+
+    @property
+    def y_market(self) -> np.ndarray:
+        return self.layout.y_market
+
+    @property
+    def y_year(self) -> np.ndarray:
+        return self.layout.y_year
+
+    @property
+    def y_segment(self) -> np.ndarray:
+        return self.layout.y_segment
+
+    @property
+    def y_return(self) -> np.ndarray:
+        return self.layout.y_return
+
+    @property
+    def n_market(self) -> np.ndarray:
+        return self.layout.n_market
+
+    @property
+    def n_year(self) -> np.ndarray:
+        return self.layout.n_year
+
+    @property
+    def eta_index(self) -> int | None:
+        return self.layout.eta_index
+
+    @property
+    def u_index(self) -> np.ndarray:
+        return self.layout.u_index
+
+    @property
+    def uses_cvar(self) -> bool:
+        return self.layout.uses_cvar
+
+    @property
+    def integer_count(self) -> int:
+        return self.layout.integer_count
+
+    @property
+    def objective_coef(self) -> np.ndarray:
+        return self.formulation.terms.objective
+
+    @property
+    def objective_constant(self) -> float:
+        return self.formulation.terms.objective_constant
+
+    @property
+    def npv_coef(self) -> np.ndarray:
+        return self.formulation.terms.npv
+
+    @property
+    def final_contribution_coef(self) -> np.ndarray:
+        return self.formulation.terms.final_contribution
+
+    @property
+    def penalty_coef(self) -> np.ndarray:
+        return self.formulation.terms.penalty
+
+    @property
+    def penalty_constant(self) -> float:
+        return self.formulation.terms.penalty_constant
 
 
 @contextmanager
@@ -113,341 +694,77 @@ def paused_gc() -> Iterator[None]:
 
 
 def build_model(sc: Scenario) -> AllocationModel:
-    """Build the MIP of MODEL.md 2.1–2.6 for a validated scenario."""
+    """Build the MIP of docs/model.md §2.1–2.6 for a validated scenario."""
+    started = time.perf_counter()
     with paused_gc():
-        return _build_model(sc)
-
-
-def _build_model(sc: Scenario) -> AllocationModel:
-    import time
-
-    t0 = time.perf_counter()
-    T, S = sc.horizon_years, len(sc.growth_scenarios)
-    ma = market_arrays(sc)
-    col = build_columns(sc, ma.size)
-    K, N = col.K, col.N
-    prob = np.array([g.probability for g in sc.growth_scenarios], dtype=float)
-    years = sc.years
-    mid = [m.id for m in sc.markets]
-
-    # contiguous column ranges per market (columns are generated market by market)
-    start = np.searchsorted(col.market, np.arange(N), side="left")
-    end = np.searchsorted(col.market, np.arange(N), side="right")
-    has_cols = end > start
-
-    # -- 2.3 levers: growth investment pieces y[i,t,j] and growth hires n[i,t] (entered markets only)
-    y_m, y_t, y_j, y_w, y_r = [], [], [], [], []
-    for i, m in enumerate(sc.markets):
-        if not has_cols[i] or not m.segments:
-            continue
-        J = len(m.segments)
-        y_m.append(np.full(T * J, i))
-        y_t.append(np.repeat(np.arange(T), J))
-        y_j.append(np.tile(np.arange(J), T))
-        y_w.append(np.tile(ma.segment_width[i], T))
-        y_r.append(np.tile(ma.segment_return[i], T))
-    cat = lambda parts, dt: np.concatenate(parts).astype(dt) if parts else np.zeros(0, dtype=dt)  # noqa: E731
-    y_market, y_year, y_segment = cat(y_m, np.int64), cat(y_t, np.int64), cat(y_j, np.int64)
-    y_width, y_return = cat(y_w, float), cat(y_r, float)
-    hire_markets = np.nonzero(has_cols & (ma.hire_max > 0))[0]
-    n_market = np.repeat(hire_markets, T).astype(np.int64)
-    n_year = np.tile(np.arange(T), hire_markets.size).astype(np.int64)
-
-    objective = sc.objective
-    uses_cvar = (objective.kind == "risk_adjusted_npv" and objective.risk_aversion > 0) or objective.min_cvar is not None
-
-    # -- Pyomo variables, in the global order
-    mdl = pyo.ConcreteModel(name=sc.name)
-    mdl.x = pyo.Var(range(K), domain=pyo.Binary)
-    mdl.y = pyo.Var(range(y_market.size), domain=pyo.NonNegativeReals, bounds=lambda _m, k: (0.0, float(y_width[k])))
-    hire_max = ma.hire_max
-    mdl.n = pyo.Var(range(n_market.size), domain=pyo.NonNegativeIntegers,
-                    bounds=lambda _m, k: (0.0, float(hire_max[n_market[k]])))
-    variables: list[Any] = list(mdl.x.values()) + list(mdl.y.values()) + list(mdl.n.values())
-    eta_index = None
-    u_index = np.zeros(0, dtype=np.int64)
-    if uses_cvar:
-        mdl.eta = pyo.Var(domain=pyo.Reals)
-        mdl.u = pyo.Var(range(S), domain=pyo.NonNegativeReals)
-        eta_index = len(variables)
-        variables.append(mdl.eta)
-        u_index = np.arange(len(variables), len(variables) + S)
-        variables.extend(mdl.u.values())
-    # a variable fixed to 0 by its bounds: the body of rows that have no other term (e.g. must_enter
-    # of a market whose E_o is empty), so an infeasible row stays a real, nameable row (2.5)
-    mdl.zero = pyo.Var(bounds=(0.0, 0.0))
-    zero_index = len(variables)
-    variables.append(mdl.zero)
-    nvar = len(variables)
-    yo, no = K, K + y_market.size
-
-    # -- coefficient blocks (2.4): Spend and Heads per column and year
-    salary_x = ma.salary[col.market] if K else np.zeros(0)
-    spend_x = col.cost + salary_x[:, None] * col.heads  # (K,T); salary on every head, once
-    heads_x = col.heads
-    salary_n = ma.salary[n_market]
-
-    def active_terms(markets_idx: np.ndarray, t: int, sign: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
-        """active[i,t] = Σ_{o, τ<=t} x[o,τ] for the given markets, as (indices, coefs)."""
-        sel = np.concatenate([np.arange(start[i], end[i]) for i in markets_idx]) if len(markets_idx) else np.zeros(0, np.int64)
-        sel = sel[col.entry[sel] <= t]
-        return sel.astype(np.int64), np.full(sel.size, sign)
-
-    rows: list[Row] = []
-    families: dict[str, list[tuple[Any, Row]]] = {}
-
-    def add(family: str, key: Any, name: str, parts: list[tuple[np.ndarray, np.ndarray]],
-            lb: float | None, ub: float | None) -> None:
-        idx = np.concatenate([p[0] for p in parts]) if parts else np.zeros(0, np.int64)
-        coef = np.concatenate([p[1] for p in parts]) if parts else np.zeros(0)
-        keep = coef != 0
-        idx, coef = idx[keep], coef[keep]
-        if idx.size == 0:
-            idx, coef = np.array([zero_index]), np.array([1.0])
-        row = Row(name, idx.astype(np.int64), coef.astype(float), lb, ub)
-        rows.append(row)
-        families.setdefault(family, []).append((key, row))
-
-    def nz(vec: np.ndarray, offset: int = 0, sel: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-        if sel is None:
-            k = np.nonzero(vec)[0]
-            return k + offset, vec[k]
-        k = sel[vec[sel] != 0] if sel.size else sel
-        return k + offset, vec[k]
-
-    # 2.1 one decision per market; must_enter
-    for i in range(N):
-        if has_cols[i]:
-            rng = np.arange(start[i], end[i])
-            add("one_decision", mid[i], f"one_decision[{mid[i]}]", [(rng, np.ones(rng.size))], None, 1.0)
-        if sc.markets[i].must_enter:
-            if has_cols[i]:
-                rng = np.arange(start[i], end[i])
-                add("must_enter", mid[i], f"must_enter[{mid[i]}]", [(rng, np.ones(rng.size))], 1.0, None)
-            else:  # empty E_o with must_enter: infeasible by construction (2.5)
-                add("must_enter", mid[i], f"must_enter[{mid[i]}]", [], 1.0, None)
-
-    # 2.3 lever links: Σ_j y[i,t,j] <= up_to_last·active[i,t]; n[i,t] <= max_heads·active[i,t]
-    for i in np.unique(y_market):
-        cap = float(np.sum(ma.segment_width[i]))
-        for t in range(T):
-            yk = np.nonzero((y_market == i) & (y_year == t))[0] + yo
-            ax, ac = active_terms(np.array([i]), t, -cap)
-            add("invest_link", (mid[i], years[t]), f"invest_link[{mid[i]},{years[t]}]",
-                [(yk, np.ones(yk.size)), (ax, ac)], None, 0.0)
-    for k in range(n_market.size):
-        i, t = int(n_market[k]), int(n_year[k])
-        ax, ac = active_terms(np.array([i]), t, -float(hire_max[i]))
-        add("hire_link", (mid[i], years[t]), f"hire_link[{mid[i]},{years[t]}]",
-            [(np.array([no + k]), np.array([1.0])), (ax, ac)], None, 0.0)
-
-    # mutable limits (Params) so a sweep can change them and re-solve in place
-    mdl.budget_limit_param = pyo.Param(range(T), mutable=True,
-                                 initialize=lambda _m, t: sc.budget.limit[t] if sc.budget.limit else 0.0)
-    mdl.headcount_cap_param = pyo.Param(range(T), mutable=True,
-                                  initialize=lambda _m, t: sc.headcount.cap[t] if sc.headcount.cap else 0.0)
-    mdl.max_net_hires_param = pyo.Param(range(T), mutable=True,
-                                  initialize=lambda _m, t: sc.headcount.max_net_hires[t] if sc.headcount.max_net_hires else 0.0)
-    param_bounds: dict[str, Any] = {}
-
-    # 2.4 budget per year, or cumulative with carry-over
-    if sc.budget.limit is not None:
-        y_one = np.ones(y_market.size)
-        if not sc.budget.carry_over:
-            for t in range(T):
-                add("budget", years[t], f"budget[{years[t]}]",
-                    [nz(spend_x[:, t]), (np.nonzero(y_year == t)[0] + yo, y_one[y_year == t]),
-                     nz(salary_n, no, np.nonzero(n_year == t)[0])],
-                    None, sc.budget.limit[t])
-                param_bounds[f"budget[{years[t]}]"] = mdl.budget_limit_param[t]
-        else:
-            cum = np.cumsum(spend_x, axis=1) if K else spend_x
-            for t in range(T):
-                add("budget_cumulative", years[t], f"budget_cumulative[{years[t]}]",
-                    [nz(cum[:, t]), (np.nonzero(y_year <= t)[0] + yo, y_one[y_year <= t]),
-                     nz(salary_n, no, np.nonzero(n_year <= t)[0])],
-                    None, float(np.sum(sc.budget.limit[: t + 1])))
-                param_bounds[f"budget_cumulative[{years[t]}]"] = sum(mdl.budget_limit_param[u] for u in range(t + 1))
-
-    # 2.4 headcount cap and net hires (H_{-1} = initial)
-    if sc.headcount.cap is not None:
-        for t in range(T):
-            nk = np.nonzero(n_year == t)[0]
-            add("headcount_cap", years[t], f"headcount_cap[{years[t]}]",
-                [nz(heads_x[:, t]), (nk + no, np.ones(nk.size))], None, sc.headcount.cap[t])
-            param_bounds[f"headcount_cap[{years[t]}]"] = mdl.headcount_cap_param[t]
-    if sc.headcount.max_net_hires is not None:
-        for t in range(T):
-            prev = heads_x[:, t - 1] if t > 0 else np.zeros(K)
-            nk, npk = np.nonzero(n_year == t)[0], np.nonzero(n_year == t - 1)[0]
-            extra = float(sc.headcount.initial) if t == 0 else 0.0
-            add("net_hires", years[t], f"net_hires[{years[t]}]",
-                [nz(heads_x[:, t] - prev), (nk + no, np.ones(nk.size)), (npk + no, -np.ones(npk.size))],
-                None, sc.headcount.max_net_hires[t] + extra)
-            param_bounds[f"net_hires[{years[t]}]"] = mdl.max_net_hires_param[t] + extra
-
-    # 2.5 regions: market counts, budget share over the horizon, talent caps
-    region_of = np.array([m.region or "" for m in sc.markets], dtype=object)
-    talent = {(r.name, t): r.talent_cap[t] for r in sc.regions if r.talent_cap is not None for t in range(T)}
-    if talent:
-        mdl.talent_cap_param = pyo.Param(list(talent), mutable=True, initialize=talent)
-    for r in sc.regions:
-        in_g = np.nonzero(region_of == r.name)[0]
-        in_x = np.isin(col.market, in_g) if K else np.zeros(0, bool)
-        xk = np.nonzero(in_x)[0]
-        if r.min_markets > 0:
-            add("region_min_markets", r.name, f"region_min_markets[{r.name}]",
-                [(xk, np.ones(xk.size))], float(r.min_markets), None)
-        if r.max_markets is not None:
-            add("region_max_markets", r.name, f"region_max_markets[{r.name}]",
-                [(xk, np.ones(xk.size))], None, float(r.max_markets))
-        if r.max_budget_share is not None:
-            sh = r.max_budget_share
-            wx = (in_x.astype(float) - sh) * spend_x.sum(axis=1) if K else np.zeros(0)
-            wy = np.isin(y_market, in_g).astype(float) - sh
-            wn = (np.isin(n_market, in_g).astype(float) - sh) * salary_n
-            add("region_budget_share", r.name, f"region_budget_share[{r.name}]",
-                [nz(wx), nz(wy, yo), nz(wn, no)], None, 0.0)
-        if r.talent_cap is not None:
-            in_n = np.isin(n_market, in_g)
-            for t in range(T):
-                sel = np.nonzero(in_x)[0]
-                nk = np.nonzero(in_n & (n_year == t))[0]
-                add("talent_cap", (r.name, years[t]), f"talent_cap[{r.name},{years[t]}]",
-                    [nz(heads_x[:, t], 0, sel), (nk + no, np.ones(nk.size))], None, r.talent_cap[t])
-                param_bounds[f"talent_cap[{r.name},{years[t]}]"] = mdl.talent_cap_param[r.name, t]
-
-    # 2.5 prerequisites: active[i,t] <= active[j,t]
-    index_of = {m.id: i for i, m in enumerate(sc.markets)}
-    for i, m in enumerate(sc.markets):
-        if not has_cols[i]:
-            continue  # active[i,t] ≡ 0: nothing to require
-        for req in m.requires:
-            j = index_of[req]
-            for t in range(T):
-                pi, pc = active_terms(np.array([i]), t, 1.0)
-                if pi.size == 0:
-                    continue
-                qi, qc = active_terms(np.array([j]), t, -1.0)
-                add("requires", (m.id, req, years[t]), f"requires[{m.id},{req},{years[t]}]",
-                    [(pi, pc), (qi, qc)], None, 0.0)
-
-    # 2.5 average risk: Σ (rho_i - R) entered_i <= 0
-    if sc.risk_max_average is not None and K:
-        add("max_average_risk", None, "max_average_risk",
-            [nz(ma.risk[col.market] - sc.risk_max_average)], None, 0.0)
-
-    # 2.5 commitments: x[o,τ] = 1
-    for cm in sc.commitments:
-        i = index_of[cm.market_id]
-        rng = np.arange(start[i], end[i])
-        k = rng[(col.mode[rng] == MODES.index(cm.mode)) & (col.entry[rng] == cm.entry_year - sc.start_year)]
-        add("commitment", cm.market_id, f"commitment[{cm.market_id}]", [(k, np.ones(k.size))], 1.0, 1.0)
-
-    # 2.6 NPV per scenario as coefficient vectors over the global variable vector
-    w, tv = _year_weights(sc)
-    npv = np.zeros((S, nvar))
-    if K:
-        net_x = col.contribution - spend_x[:, :, None]  # (K,T,S)
-        npv[:, :K] = np.einsum("kts,t->sk", net_x, w)
-        npv[:, :K] += tv * col.one_off[:, T - 1][None, :]  # one-offs are not capitalised
-    npv[:, yo:no] = (w[y_year] * (y_return - 1.0))[None, :]
-    npv[:, no:no + n_market.size] = (w[n_year] * (ma.hire_contribution[n_market] - salary_n))[None, :]
-    expected_npv = prob @ npv
-
-    final = np.zeros(nvar)
-    if K:
-        final[:K] = col.contribution[:, T - 1, :] @ prob
-    final[yo:no] = np.where(y_year == T - 1, y_return, 0.0)
-    final[no:no + n_market.size] = np.where(n_year == T - 1, ma.hire_contribution[n_market], 0.0)
-
-    # 2.5 previous-plan penalty: P(1 - x[o*,τ*]) or P·entered_i
-    penalty = np.zeros(nvar)
-    penalty_const = 0.0
-    if sc.previous_plan is not None:
-        P = sc.previous_plan.change_penalty
-        for dcs in sc.previous_plan.decisions:
-            i = index_of[dcs.market_id]
-            rng = np.arange(start[i], end[i])
-            if dcs.entered:
-                assert dcs.mode is not None and dcs.entry_year is not None
-                penalty_const += P
-                k = rng[(col.mode[rng] == MODES.index(dcs.mode)) & (col.entry[rng] == dcs.entry_year - sc.start_year)]
-                penalty[k] -= P  # outside E_o: x ≡ 0 and P is always paid
-            else:
-                penalty[rng] += P
-
-    # CVaR_α = η - 1/(1-α) Σ p_s u_s, u_s >= η - NPV_s  (linear model, 2.6)
-    alpha = objective.cvar_alpha
-    cvar = np.zeros(nvar)
-    if uses_cvar:
-        assert eta_index is not None
-        cvar[eta_index] = 1.0
-        cvar[u_index] = -prob / (1.0 - alpha)
-        for s in range(S):
-            idx = np.nonzero(npv[s])[0]
-            add("cvar_tail", sc.growth_scenarios[s].name, f"cvar_tail[{sc.growth_scenarios[s].name}]",
-                [(idx, npv[s][idx]), (np.array([u_index[s], eta_index]), np.array([1.0, -1.0]))], 0.0, None)
-
-    if objective.kind == "expected_npv":
-        obj = expected_npv.copy()
-    elif objective.kind == "risk_adjusted_npv":
-        lam = objective.risk_aversion
-        obj = (1.0 - lam) * expected_npv + (lam * cvar if uses_cvar else 0.0)
-    else:
-        obj = final.copy()
-    obj -= penalty
-    obj_const = -penalty_const
-
-    # 2.6 floors
-    if objective.min_expected_npv is not None:
-        idx = np.nonzero(expected_npv)[0]
-        add("min_expected_npv", None, "min_expected_npv", [(idx, expected_npv[idx])], objective.min_expected_npv, None)
-    if objective.min_cvar is not None:
-        idx = np.nonzero(cvar)[0]
-        add("min_cvar", None, "min_cvar", [(idx, cvar[idx])], objective.min_cvar, None)
-
-    # -- materialise Pyomo constraints, one component per MODEL.md §4 family
-    constraints: dict[str, Any] = {}
-    for family, entries in families.items():
-        keys = [k for k, _ in entries]
-        by_key = dict(entries)
-        comp = pyo.Constraint(rule=_scalar_rule(entries[0][1], variables, param_bounds)) if keys == [None] \
-            else pyo.Constraint(keys, rule=_indexed_rule(by_key, variables, param_bounds))
-        setattr(mdl, family, comp)
-        for k, row in entries:
-            constraints[row.name] = comp if k is None else comp[k]
-
-    oi = np.nonzero(obj)[0]
-    mdl.objective = pyo.Objective(expr=_linear(variables, oi, obj[oi], obj_const), sense=pyo.maximize)
-
-    built = AllocationModel(
-        scenario=sc, columns=col, markets=ma, model=mdl, variables=variables, n_x=K,
-        y_market=y_market, y_year=y_year, y_segment=y_segment, y_return=y_return,
-        n_market=n_market, n_year=n_year, eta_index=eta_index, u_index=u_index,
-        rows=rows, constraints=constraints, objective_coef=obj, objective_constant=obj_const,
-        npv_coef=npv, final_contribution_coef=final, penalty_coef=penalty,
-        penalty_constant=penalty_const, uses_cvar=uses_cvar,
-        integer_count=K + int(n_market.size),
-    )
-    built.build_seconds = time.perf_counter() - t0
+        built = _materialise(formulate(sc))
+    built.build_seconds = time.perf_counter() - started
     return built
 
 
-def _bounded(r: Row, variables: list[Any], param_bounds: dict[str, Any]) -> tuple[Any, Any, Any]:
-    """(lb, body, ub) of a row; resource limits use their mutable Param as the bound."""
-    return (r.lb, _linear(variables, r.idx, r.coef), param_bounds.get(r.name, r.ub))
+def _add_variables(mdl: pyo.ConcreteModel, layout: VariableLayout) -> list[Any]:
+    """The Pyomo variables, in the order of the global vector (:class:`VariableLayout`)."""
+    width, n_max = layout.y_width, layout.n_max
+    mdl.x = pyo.Var(range(layout.n_x), domain=pyo.Binary)
+    mdl.y = pyo.Var(range(width.size), domain=pyo.NonNegativeReals, bounds=lambda _m, k: (0.0, float(width[k])))
+    mdl.n = pyo.Var(range(n_max.size), domain=pyo.NonNegativeIntegers, bounds=lambda _m, k: (0.0, float(n_max[k])))
+    variables: list[Any] = [*mdl.x.values(), *mdl.y.values(), *mdl.n.values()]
+    if layout.uses_cvar:
+        mdl.eta = pyo.Var(domain=pyo.Reals)
+        mdl.u = pyo.Var(range(layout.n_scenarios), domain=pyo.NonNegativeReals)
+        variables += [mdl.eta, *mdl.u.values()]
+    mdl.zero = pyo.Var(bounds=(0.0, 0.0))
+    variables.append(mdl.zero)
+    assert len(variables) == layout.size
+    return variables
 
 
-def _scalar_rule(row: Row, variables: list[Any], param_bounds: dict[str, Any]) -> Any:
-    return lambda _m: _bounded(row, variables, param_bounds)
+def _bounds(mdl: pyo.ConcreteModel, row: Row) -> tuple[Any, Any]:
+    """(lb, ub) of a row; a scenario limit is its mutable Param ``limit[name]``."""
+    if not row.limit:
+        return row.lb, row.ub
+    param = mdl.limit[row.name]
+    return (param, None) if row.lb is not None else (None, param)
 
 
-def _indexed_rule(by_key: dict[Any, Row], variables: list[Any], param_bounds: dict[str, Any]) -> Any:
-    def rule(_m: Any, *key: Any) -> Any:
-        return _bounded(by_key[key[0] if len(key) == 1 else tuple(key)], variables, param_bounds)
+def _materialise(form: Formulation) -> AllocationModel:
+    """Pyomo components for a formulation: one Constraint component per family (§4)."""
+    mdl = pyo.ConcreteModel(name=form.data.scenario.name)
+    variables = _add_variables(mdl, form.data.layout)
+    limits = {r.name: r.limit_value for r in form.rows if r.limit}
+    mdl.limit = pyo.Param(list(limits), mutable=True, initialize=limits, within=pyo.Reals)
+    families: dict[str, list[Row]] = {}
+    for row in form.rows:
+        families.setdefault(row.family, []).append(row)
+    bodies: dict[str, Any] = {}
 
-    return rule
+    def expression(row: Row) -> tuple[Any, Any, Any]:
+        body = bodies[row.name] = _linear(variables, row.idx, row.coef)
+        lb, ub = _bounds(mdl, row)
+        return lb, body, ub
+
+    constraints: dict[str, Any] = {}
+    for family, rows in families.items():
+        component = _constraint_component(rows, expression)
+        setattr(mdl, family, component)  # a ConcreteModel constructs the rows here
+        constraints.update((row.name, component if row.key is None else component[row.key]) for row in rows)
+    terms = form.terms
+    mdl.objective = pyo.Objective(expr=_objective_expression(variables, terms), sense=pyo.maximize)
+    linear_rows = {constraints[row.name]: (row, bodies[row.name]) for row in form.rows}
+    return AllocationModel(form, mdl, variables, constraints, linear_rows)
+
+
+def _constraint_component(rows: list[Row], expression: Callable[[Row], tuple[Any, Any, Any]]) -> pyo.Constraint:
+    """One Constraint component for the rows of one family: scalar (key None) or indexed by key."""
+    if rows[0].key is None:
+        return pyo.Constraint(expr=expression(rows[0]))
+    by_key = {row.key: row for row in rows}
+    return pyo.Constraint(list(by_key), rule=lambda _m, *key: expression(by_key[key[0] if len(key) == 1 else key]))
+
+
+def _objective_expression(variables: list[Any], terms: ObjectiveTerms) -> LinearExpression:
+    nonzero = np.nonzero(terms.objective)[0]
+    return _linear(variables, nonzero, terms.objective[nonzero], terms.objective_constant)
 
 
 def _linear(variables: list[Any], idx: np.ndarray, coef: np.ndarray, constant: float = 0.0) -> LinearExpression:
@@ -463,3 +780,75 @@ def _linear(variables: list[Any], idx: np.ndarray, coef: np.ndarray, constant: f
         picked = itemgetter(*idx.tolist())(variables)
         args.extend(map(MonomialTermExpression, zip(coef.tolist(), picked)))
     return LinearExpression(args)
+
+
+# ----------------------------------------------------------------------------- update in place
+
+
+def same_structure(old: Formulation, new: Formulation) -> bool:
+    """Same variables (columns, levers, CVaR) and the same named rows with the same limit bounds.
+
+    Everything else – limits, coefficients, variable bounds, the objective – can be pushed into
+    a built model in place (:func:`update_model`).
+    """
+    a, b = old.data.columns, new.data.columns
+    return (old.data.layout.same_structure(new.data.layout)
+            and np.array_equal(a.market, b.market) and np.array_equal(a.mode, b.mode)
+            and np.array_equal(a.entry, b.entry)
+            and [(r.name, r.limit, r.lb is None, r.ub is None) for r in old.rows]
+            == [(r.name, r.limit, r.lb is None, r.ub is None) for r in new.rows])
+
+
+def update_model(built: AllocationModel, scenario: Scenario) -> bool:
+    """Re-target a built model to a changed scenario of the same structure, in place.
+
+    Limits go to the mutable Params, variable bounds are reset where they changed, and only the
+    rows (and the objective) whose coefficients changed get a new body, so the persistent HiGHS
+    interface pushes only those on the next solve. Returns False, changing nothing, when the
+    structure differs (:func:`same_structure`): the caller rebuilds.
+    """
+    started = time.perf_counter()
+    with paused_gc():
+        new = formulate(scenario)
+        if not same_structure(built.formulation, new):
+            return False
+        _push_limits(built, new)
+        _push_variable_bounds(built, new)
+        _push_rows(built, new)
+        if not _same_vector(built.formulation.terms.objective, new.terms.objective) \
+                or built.objective_constant != new.terms.objective_constant:
+            built.model.objective.expr = _objective_expression(built.variables, new.terms)
+        built.formulation = new
+    built.build_seconds = time.perf_counter() - started
+    return True
+
+
+def _same_vector(a: np.ndarray, b: np.ndarray) -> bool:
+    return a.shape == b.shape and bool(np.array_equal(a, b))
+
+
+def _push_limits(built: AllocationModel, new: Formulation) -> None:
+    for row in new.rows:
+        if row.limit and built.model.limit[row.name].value != row.limit_value:
+            built.model.limit[row.name] = row.limit_value
+
+
+def _push_variable_bounds(built: AllocationModel, new: Formulation) -> None:
+    old, lay = built.layout, new.data.layout
+    for k in np.nonzero(old.y_width != lay.y_width)[0].tolist():
+        built.variables[lay.y_offset + k].setub(float(lay.y_width[k]))
+    for k in np.nonzero(old.n_max != lay.n_max)[0].tolist():
+        built.variables[lay.n_offset + k].setub(float(lay.n_max[k]))
+
+
+def _push_rows(built: AllocationModel, new: Formulation) -> None:
+    """A new body (and constant bounds) for every row whose coefficients changed."""
+    for old, row in zip(built.rows, new.rows):
+        con = built.constraints[row.name]
+        body = built.linear_rows[con][1]
+        if not (_same_vector(old.idx, row.idx) and _same_vector(old.coef, row.coef)
+                and (row.limit or (old.lb, old.ub) == (row.lb, row.ub))):
+            body = _linear(built.variables, row.idx, row.coef)
+            lb, ub = _bounds(built.model, row)
+            con.set_value((lb, body, ub))
+        built.linear_rows[con] = (row, body)

@@ -11,14 +11,15 @@ from __future__ import annotations
 
 import logging
 import time
-from operator import itemgetter
 from dataclasses import dataclass
 from typing import Any
 from collections.abc import Callable
 
 import numpy as np
 
-from .formulation import AllocationModel, paused_gc
+from . import highs_fast
+from .formulation import AllocationModel, build_model, paused_gc
+from .scenario import Scenario
 
 ProgressCallback = Callable[[dict[str, Any]], None]
 
@@ -42,134 +43,24 @@ class SolveOutcome:
     node_count: int = 0
 
 
-def _collect_linear_vars(original: Callable[[Any], Any], opt: Any) -> Callable[[Any], Any]:
-    """A fast replacement of Pyomo's ``collect_vars_and_named_exprs`` for our rows.
+def _solver_for(am: AllocationModel, fast_path: bool | None) -> Any:
+    """The model's persistent solver; a new one when none exists or the path asked for differs."""
+    want_fast = highs_fast.use_fast_path(fast_path)
+    if am.solver is None or highs_fast.is_fast(am.solver) != want_fast:
+        am.solver = highs_fast.persistent_highs(am.linear_rows, am.variables, want_fast)
+    return am.solver
 
-    Every constraint this package builds is ``lb <= LinearExpression <= ub`` with numeric or
-    Param bounds, and its variables are already known as the row's numpy indices: they are
-    picked with ``itemgetter`` instead of walking the expression tree (the walk was ~60 % of the
-    Pyomo -> HiGHS transfer at 1000 markets). Expressions we did not build, or a model with
-    fixed variables, fall back to Pyomo's own walker, so the result is the same.
+
+def resolve(am: AllocationModel | None, scenario: Scenario, **solve_options: Any) -> tuple[AllocationModel, SolveOutcome]:
+    """Solve ``scenario`` re-using a built model where only its data changed, else a fresh build.
+
+    ``am.update(scenario)`` pushes changed limits and coefficients into ``am`` in place (its
+    persistent solver then re-solves warm); a changed structure, or ``am`` None, builds anew.
+    Returns the model that was solved (``am`` itself when updated in place) and the outcome.
     """
-    from pyomo.core.expr.numeric_expr import LinearExpression
-
-    var_list = opt._var_list
-    body_rows: dict[int, Any] = {}
-    if not any(v.fixed for v in var_list):
-        for con, row in opt._rows.items():
-            for arg in con.expr.args:
-                if type(arg) is LinearExpression:
-                    body_rows[id(arg)] = row
-
-    def collect(expr: Any) -> Any:
-        found = None
-        for arg in getattr(expr, "args", ()):
-            row = body_rows.get(id(arg))
-            if row is not None:
-                found = row
-            elif type(arg) in (int, float) or arg is None:
-                continue
-            elif getattr(arg, "is_potentially_variable", lambda: True)():
-                return original(expr)  # a bound that could hold variables: let Pyomo walk it
-        if found is None:
-            return original(expr)
-        idx = found.idx.tolist()
-        picked = [var_list[idx[0]]] if len(idx) == 1 else list(itemgetter(*idx)(var_list))
-        return [], picked, [], []
-
-    return collect
-
-
-def _transfer(opt: Any, model: Any) -> None:
-    """``opt.set_instance(model)`` with the fast variable collection above."""
-    from pyomo.contrib.solver.common import persistent
-
-    original = persistent.collect_vars_and_named_exprs
-    persistent.collect_vars_and_named_exprs = _collect_linear_vars(original, opt)
-    try:
-        with paused_gc():
-            opt.set_instance(model)
-    finally:
-        persistent.collect_vars_and_named_exprs = original
-
-
-def _row_aware_highs_class() -> Any:
-    """Pyomo's persistent HiGHS interface (``SolverFactory('highs')``) with a bulk row transfer.
-
-    ``_add_constraints`` normally rebuilds every row with ``generate_standard_repn`` and a
-    Python loop per non-zero. Our rows already exist as numpy (indices, coefficients) in
-    :class:`~.formulation.Row`, so they are handed to ``Highs.addRows`` in one call; bounds that
-    hold mutable Params get the same update helpers Pyomo would create, so re-solves after a
-    Param change (sweeps) still push the new bounds. Rows we did not build go through Pyomo.
-    """
-    from pyomo.contrib.solver.solvers.highs import Highs, _MutableConstraintBounds
-    from pyomo.core.expr.numvalue import is_constant, value
-
-    class RowAwareHighs(Highs):  # type: ignore[misc, valid-type]
-        def __init__(self, **kwds: Any) -> None:
-            super().__init__(**kwds)
-            self._rows: dict[Any, Any] = {}
-            self._var_list: list[Any] = []
-
-        def _reinit(self) -> None:  # set_instance re-runs __init__: keep our row map
-            rows, var_list = self._rows, self._var_list
-            super()._reinit()
-            self._rows, self._var_list = rows, var_list
-
-        def _add_constraints(self, cons: list[Any]) -> None:
-            if not cons or any(c not in self._rows for c in cons):
-                return super()._add_constraints(cons)
-            import highspy
-
-            self._sol = None
-            if self._last_results_object is not None:
-                self._last_results_object.solution_loader.invalidate()
-            vmap = self._pyomo_var_to_solver_var_map
-            col = np.fromiter((vmap.get(id(v), -1) for v in self._var_list), dtype=np.int64,
-                              count=len(self._var_list))
-            inf = highspy.kHighsInf
-            first_row = len(self._pyomo_con_to_solver_con_map)
-            lbs, ubs, starts, idx_parts, val_parts = [], [], [], [], []
-            nnz = 0
-            for con in cons:
-                row = self._rows[con]
-                cols = col[row.idx]
-                if cols.size and cols.min() < 0:
-                    return super()._add_constraints(cons)  # a variable HiGHS does not know: let Pyomo decide
-                starts.append(nnz)
-                idx_parts.append(cols)
-                val_parts.append(row.coef)
-                nnz += cols.size
-                lb = con.lower if con.has_lb() else -inf
-                ub = con.upper if con.has_ub() else inf
-                if not is_constant(lb) or not is_constant(ub):
-                    self._mutable_helpers.setdefault(con, []).append(_MutableConstraintBounds(
-                        lower_expr=lb, upper_expr=ub, pyomo_con=con,
-                        con_map=self._pyomo_con_to_solver_con_map, highs=self._solver_model))
-                lbs.append(value(lb))
-                ubs.append(value(ub))
-            for k, con in enumerate(cons):
-                self._pyomo_con_to_solver_con_map[con] = first_row + k
-                self._solver_con_to_pyomo_con_map[first_row + k] = con
-            self._solver_model.addRows(
-                len(lbs), np.array(lbs, dtype=np.double), np.array(ubs, dtype=np.double), nnz,
-                np.array(starts, dtype=np.int64),
-                np.concatenate(idx_parts).astype(np.int64) if idx_parts else np.zeros(0, np.int64),
-                np.concatenate(val_parts).astype(np.double) if val_parts else np.zeros(0),
-            )
-            return None
-
-    return RowAwareHighs
-
-
-def _solver_for(am: AllocationModel) -> Any:
-    opt = getattr(am, "_solver", None)
-    if opt is None:
-        opt = _row_aware_highs_class()()
-        opt._rows = {am.constraints[r.name]: r for r in am.rows}
-        opt._var_list = am.variables
-        am._solver = opt  # type: ignore[attr-defined]
-    return opt
+    if am is None or not am.update(scenario):
+        am = build_model(scenario)
+    return am, solve_model(am, **solve_options)
 
 
 def solve_model(
@@ -181,21 +72,28 @@ def solve_model(
     on_progress: ProgressCallback | None = None,
     should_stop: Callable[[], bool] | None = None,
     progress_interval: float = 0.25,
+    fast_path: bool | None = None,
 ) -> SolveOutcome:
-    """Solve (or re-solve) the model; limits default to the scenario's ``solver`` section."""
+    """Solve (or re-solve) the model; limits default to the scenario's ``solver`` section.
+
+    ``fast_path`` picks the Pyomo -> HiGHS transfer (:mod:`.highs_fast`): None = automatic (the
+    bulk transfer where this Pyomo supports it, unless ``LEPTON_HIGHS_FAST_PATH=0``), False =
+    Pyomo's stock interface, True = the bulk transfer or ``RuntimeError``.
+    """
     import highspy
 
     sc = am.scenario
     time_limit = sc.solver.time_limit_seconds if time_limit is None else time_limit
     mip_rel_gap = sc.solver.mip_rel_gap if mip_rel_gap is None else mip_rel_gap
-    opt = _solver_for(am)
+    opt = _solver_for(am, fast_path)
 
     t0 = time.perf_counter()
-    first = getattr(opt, "_model", None) is not am.model
+    first = highs_fast.loaded_model(opt) is not am.model
     if first:
-        _transfer(opt, am.model)  # Pyomo -> HiGHS
+        with paused_gc():
+            opt.set_instance(am.model)  # Pyomo -> HiGHS
     transfer = time.perf_counter() - t0
-    h = opt._solver_model
+    h = highs_fast.highs_of(opt)
 
     started = time.perf_counter()
     state: dict[str, Any] = {"stopped": False, "last_emit": 0.0}
@@ -273,10 +171,7 @@ def solve_model(
     has_solution = int(info.primal_solution_status) == 2  # kSolutionStatusFeasible
     values = None
     if has_solution:
-        col_value = np.asarray(h.getSolution().col_value, dtype=float)
-        colmap = opt._pyomo_var_to_solver_var_map
-        cols = np.array([colmap.get(id(v), -1) for v in am.variables], dtype=np.int64)
-        values = np.where(cols >= 0, col_value[np.maximum(cols, 0)], 0.0)
+        values = highs_fast.solution_vector(opt, am.variables, np.asarray(h.getSolution().col_value, dtype=float))
 
     if ms == MS.kModelEmpty:
         # nothing can be entered (no columns, no rows): the only plan is "enter nothing",
