@@ -1,30 +1,42 @@
 """Python client library for ``lepton.allocation.v1.AllocationService`` (sync and asyncio).
 
-The stubs stay hidden: calls take domain objects (``Scenario``) and return typed values
-(``Result``, :class:`JobInfo`, :class:`StoredScenarioInfo`, :class:`WatchEvent`). Every call has
-an explicit timeout; ``UNAVAILABLE`` is retried (with backoff) only for idempotent calls
-(reads, cancel, and ``submit`` with a ``request_id``). Every failure is one exception type,
+One implementation, two thin façades. Every call is described once, as a :class:`_Call`
+(the RPC, its request, whether it may be retried, how to read the response), by the methods
+of :class:`_Api`; :class:`AllocationClient` runs calls on a blocking channel and
+:class:`AsyncAllocationClient` on a ``grpc.aio`` channel, with the same retry schedule and
+the same error mapping. Only the streaming ``watch`` has a loop of its own per façade.
+
+The stubs stay hidden: calls take domain objects (a validated ``Scenario``, or a scenario
+file's text as ``document``) and return typed values (``Result``, :class:`JobInfo`,
+:class:`StoredScenarioInfo`, :class:`WatchEvent`, :class:`JobHandle`). Every call has an
+explicit deadline; ``UNAVAILABLE`` is retried (with backoff) only for idempotent calls (reads,
+cancel, validate, and ``submit`` with a ``request_id``). Every failure is one exception type,
 :class:`AllocationError`, carrying the status code and the parsed field violations.
+
+Light: this module imports grpc, protobuf and the scenario/result types, never the solver
+stack (Pyomo, HiGHS, numpy) and never the server.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import asdict, dataclass, field
-from typing import Any, TypeVar
 from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from enum import StrEnum
+from typing import Any, Generic, TypeVar
 
 import grpc
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
-from lepton_alloc.models.result import Result, result_from_dict
-from lepton_alloc.models.scenario import FieldViolation, Scenario
+from lepton_alloc.models.result import Result
+from lepton_alloc.models.scenario import FieldViolation, Scenario, parse_scenario
+from lepton_alloc.models.status import JobState, Progress
+from lepton_alloc.proto import adapter
 from lepton_alloc.proto.lepton.allocation.v1 import allocation_service_pb2 as svc
 from lepton_alloc.proto.lepton.allocation.v1 import allocation_service_pb2_grpc as svc_grpc
 from lepton_alloc.proto.lepton.allocation.v1 import job_pb2
-from lepton_alloc.server import convert
 
 T = TypeVar("T")
 RETRY_DELAYS = (0.2, 0.5, 1.0, 2.0)  # seconds between attempts of an idempotent call
@@ -36,7 +48,6 @@ CHANNEL_OPTIONS = [
     ("grpc.min_reconnect_backoff_ms", 200),
     ("grpc.max_reconnect_backoff_ms", 2000),
 ]
-JOB_STATES = {v.number: v.name.removeprefix("JOB_STATE_") for v in job_pb2.JobState.DESCRIPTOR.values}
 
 
 class AllocationError(Exception):
@@ -66,26 +77,21 @@ class AllocationError(Exception):
         if status is not None:
             for detail in status.details:
                 if detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
-                    br = error_details_pb2.BadRequest()
-                    detail.Unpack(br)
-                    violations.extend(FieldViolation(v.field, v.description) for v in br.field_violations)
+                    bad = error_details_pb2.BadRequest()
+                    detail.Unpack(bad)
+                    violations.extend(adapter.bad_request_to_violations(bad))
         return cls(code, message or "", violations)
 
 
-@dataclass
-class Progress:
-    kind: str  # "heartbeat" | "incumbent"
-    objective: float | None
-    best_bound: float | None
-    gap: float | None
-    elapsed_seconds: float
-    nodes: int
+# ----------------------------------------------------------------------------- typed values
 
 
 @dataclass
 class JobInfo:
+    """A job as the server last described it."""
+
     job_id: str
-    state: str  # QUEUED RUNNING SUCCEEDED FAILED CANCELLED
+    state: JobState
     request_id: str
     scenario_name: str
     scenario_revision: int | None
@@ -93,18 +99,19 @@ class JobInfo:
     create_time: float | None
     start_time: float | None
     end_time: float | None
-    result: Result | None
+    result: Result | None  # without per-market/per-year breakdowns in a ListJobs summary
     error: str
     last_progress: Progress | None
-    history: list[tuple[str, float, str]] = field(default_factory=list)
+    history: list[tuple[JobState, float, str]] = field(default_factory=list)  # (state, when, why)
 
     def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        return d
+        return asdict(self)
 
 
 @dataclass
 class StoredScenarioInfo:
+    """One revision of a stored scenario."""
+
     name: str
     revision: int
     scenario: Scenario
@@ -118,68 +125,92 @@ class StoredScenarioInfo:
                 "scenario": self.scenario.to_dict()}
 
 
+class EventKind(StrEnum):
+    """What a watch event carries."""
+
+    STATE = "state"  # the job changed state (the first event is the current state)
+    PROGRESS = "progress"  # the running solve reported progress
+    DONE = "done"  # the job in its terminal state: the last event
+
+
 @dataclass
 class WatchEvent:
-    kind: str  # "state" | "progress" | "done"
-    state: str | None = None
+    kind: EventKind
+    state: JobState | None = None
     progress: Progress | None = None
     job: JobInfo | None = None
-    event_time: float | None = None  # when it happened (epoch seconds; progress: the HiGHS callback)
+    event_time: float | None = None  # when it happened (epoch seconds; progress: the solver's clock)
 
 
-# ----------------------------------------------------------------------------- proto -> typed
+@dataclass
+class Validation:
+    """The answer of ``validate``: violations, or the hash and size of the model it would build."""
 
-
-def _ts(ts: Any, present: bool = True) -> float | None:
-    if not present:
-        return None
-    return ts.seconds + ts.nanos / 1e9
-
-
-def _progress(p: Any) -> Progress:
-    return Progress(
-        kind=job_pb2.ProgressKind.Name(p.kind).removeprefix("PROGRESS_KIND_").lower(),
-        objective=p.objective if p.HasField("objective") else None,
-        best_bound=p.best_bound if p.HasField("best_bound") else None,
-        gap=p.gap if p.HasField("gap") else None,
-        elapsed_seconds=p.elapsed_seconds, nodes=p.nodes,
-    )
+    valid: bool
+    violations: list[FieldViolation]
+    scenario_sha256: str
+    markets: int = 0
+    years: int = 0
+    growth_scenarios: int = 0
+    entry_columns: int = 0
 
 
 def job_from_proto(j: Any) -> JobInfo:
+    ts = adapter.timestamp_seconds
     return JobInfo(
-        job_id=j.job_id, state=JOB_STATES.get(j.state, "UNSPECIFIED"), request_id=j.request_id,
+        job_id=j.job_id, state=adapter.job_state_from_proto(j.state) or JobState.QUEUED, request_id=j.request_id,
         scenario_name=j.scenario_name,
         scenario_revision=j.scenario_revision if j.HasField("scenario_revision") else None,
         scenario_sha256=j.scenario_sha256,
-        create_time=_ts(j.create_time, j.HasField("create_time")),
-        start_time=_ts(j.start_time, j.HasField("start_time")),
-        end_time=_ts(j.end_time, j.HasField("end_time")),
-        result=result_from_dict(convert.result_from_proto(j.result)) if j.HasField("result") else None,
+        create_time=ts(j.create_time, j.HasField("create_time")),
+        start_time=ts(j.start_time, j.HasField("start_time")),
+        end_time=ts(j.end_time, j.HasField("end_time")),
+        result=adapter.result_from_proto(j.result) if j.HasField("result") else None,
         error=j.error_message,
-        last_progress=_progress(j.last_progress) if j.HasField("last_progress") else None,
-        history=[(JOB_STATES.get(h.state, "?"), _ts(h.change_time) or 0.0, h.message) for h in j.history],
+        last_progress=adapter.progress_from_proto(j.last_progress) if j.HasField("last_progress") else None,
+        history=[(adapter.job_state_from_proto(h.state) or JobState.QUEUED, ts(h.change_time) or 0.0, h.message)
+                 for h in j.history],
     )
 
 
 def stored_from_proto(s: Any) -> StoredScenarioInfo:
-    return StoredScenarioInfo(s.name, s.revision, convert.scenario_from_proto(s.scenario), s.sha256,
-                              s.description, _ts(s.create_time, s.HasField("create_time")))
+    # the server sends the canonical form of a scenario it validated; reading it back validates
+    # it on this side of the wire (the client's edge)
+    return StoredScenarioInfo(s.name, s.revision, adapter.scenario_from_proto(s.scenario), s.sha256,
+                              s.description, adapter.timestamp_seconds(s.create_time, s.HasField("create_time")))
 
 
 def event_from_proto(resp: Any) -> WatchEvent:
     ev = resp.event
     which = ev.WhichOneof("event")
-    at = _ts(ev.event_time, ev.HasField("event_time"))
+    at = adapter.timestamp_seconds(ev.event_time, ev.HasField("event_time"))
     if which == "state_change":
-        return WatchEvent("state", state=JOB_STATES.get(ev.state_change.state, "?"), event_time=at)
+        return WatchEvent(EventKind.STATE, state=adapter.job_state_from_proto(ev.state_change.state), event_time=at)
     if which == "progress":
-        return WatchEvent("progress", progress=_progress(ev.progress), event_time=at)
+        return WatchEvent(EventKind.PROGRESS, progress=adapter.progress_from_proto(ev.progress, at), event_time=at)
     job = job_from_proto(ev.job)
-    return WatchEvent("done", state=job.state, job=job, event_time=at)
+    return WatchEvent(EventKind.DONE, state=job.state, job=job, event_time=at)
 
 
-# ----------------------------------------------------------------------------- requests
+def _validation_from_proto(r: Any) -> Validation:
+    size = r.model_size
+    return Validation(r.valid, adapter.bad_request_to_violations(r.violations), r.scenario_sha256,
+                      size.markets, size.years, size.growth_scenarios, size.entry_columns)
+
+
+# ----------------------------------------------------------------------------- requests, once
+
+
+@dataclass
+class _Call(Generic[T]):
+    """One unary RPC: which method, the request, whether a retry is safe, how to read the answer."""
+
+    method: str
+    request: Any
+    idempotent: bool
+    parse: Callable[[Any], T]
+    timeout: float | None = None
+    metadata: list[tuple[str, str]] = field(default_factory=list)
 
 
 def _options(time_limit_seconds: float | None, mip_rel_gap: float | None) -> Any:
@@ -191,26 +222,137 @@ def _options(time_limit_seconds: float | None, mip_rel_gap: float | None) -> Any
     return o
 
 
-def _source(req: Any, scenario: Scenario | None, scenario_name: str | None, revision: int | None) -> Any:
+def _source(req: Any, scenario: Scenario | dict[str, Any] | None, document: str | None,
+            scenario_name: str | None, revision: int | None) -> Any:
+    if sum(x is not None for x in (scenario, document, scenario_name)) != 1:
+        raise ValueError("give exactly one of scenario, document or scenario_name")
     if scenario is not None:
-        req.scenario.CopyFrom(convert.scenario_to_proto(scenario))
-    elif scenario_name:
+        req.scenario.CopyFrom(adapter.scenario_to_proto(parse_scenario(scenario)))
+    elif document is not None:
+        req.scenario_document = document
+    else:
         req.scenario_ref.name = scenario_name
         if revision is not None:
             req.scenario_ref.revision = revision
-    else:
-        raise ValueError("give a scenario or a scenario_name")
     return req
 
 
-_STATE_FILTER = {name.lower(): num for num, name in JOB_STATES.items()}
+def _scenario_fields(scenario: Scenario | dict[str, Any] | None, document: str | None) -> dict[str, Any]:
+    if (scenario is None) == (document is None):
+        raise ValueError("give exactly one of scenario or document")
+    if document is not None:
+        return {"scenario_document": document}
+    return {"scenario": adapter.scenario_to_proto(parse_scenario(scenario))}
 
 
-# ----------------------------------------------------------------------------- sync client
+_STATE_FILTER = {s.value.lower(): adapter.job_state_to_proto(s) for s in JobState}
 
 
-class AllocationClient:
-    """Synchronous client. Use as a context manager, or call :meth:`close`."""
+class _Api:
+    """Every RPC of the service, described once; a façade's ``_run`` executes the description.
+
+    ``AllocationClient`` returns the values below; ``AsyncAllocationClient`` returns
+    awaitables of the same values.
+    """
+
+    timeout: float
+
+    def _run(self, call: _Call[Any]) -> Any:  # pragma: no cover - provided by each façade
+        raise NotImplementedError
+
+    def _job_handle(self, info: JobInfo) -> Any:  # pragma: no cover - provided by each façade
+        raise NotImplementedError
+
+    # -- solves
+
+    def solve(self, scenario: Scenario | dict[str, Any] | None = None, *, document: str | None = None,
+              scenario_name: str | None = None, revision: int | None = None,
+              time_limit_seconds: float | None = None, mip_rel_gap: float | None = None,
+              timeout: float | None = None) -> Result:
+        """Solve and wait (unary ``Solve``). Give one of ``scenario`` (validated here first),
+        ``document`` (a scenario file's text, validated by the server with the file's paths) or
+        ``scenario_name`` (a stored scenario, with an optional ``revision``). ``timeout`` is the
+        call's deadline; when it expires the server stops the solve."""
+        req = _source(svc.SolveRequest(options=_options(time_limit_seconds, mip_rel_gap)),
+                      scenario, document, scenario_name, revision)
+        return self._run(_Call("Solve", req, False, lambda r: adapter.result_from_proto(r.result), timeout))
+
+    def submit(self, scenario: Scenario | dict[str, Any] | None = None, *, document: str | None = None,
+               scenario_name: str | None = None, revision: int | None = None, request_id: str = "",
+               time_limit_seconds: float | None = None, mip_rel_gap: float | None = None,
+               timeout: float | None = None, metadata: list[tuple[str, str]] | None = None) -> JobHandle:
+        """Queue a solve as a job and return its handle at once. With a ``request_id`` the call
+        is idempotent (and retried): the same id and request give the same job."""
+        req = _source(svc.SubmitSolveRequest(options=_options(time_limit_seconds, mip_rel_gap), request_id=request_id),
+                      scenario, document, scenario_name, revision)
+        return self._run(_Call("SubmitSolve", req, bool(request_id),
+                               lambda r: self._job_handle(job_from_proto(r.job)), timeout, list(metadata or [])))
+
+    def get_job(self, job_id: str, *, timeout: float | None = None) -> JobInfo:
+        """The job's current state, last progress and, once ended, its result."""
+        return self._run(_Call("GetJob", svc.GetJobRequest(job_id=job_id), True, lambda r: job_from_proto(r.job), timeout))
+
+    def list_jobs(self, *, state: JobState | str | None = None, page_size: int = 50, page_token: str = "",
+                  full: bool = False, timeout: float | None = None) -> tuple[list[JobInfo], str]:
+        """One page of jobs, newest first, optionally in one state; (jobs, next_page_token).
+        Results come as summaries (no per-market breakdowns) unless ``full``."""
+        req = svc.ListJobsRequest(page_size=page_size, page_token=page_token,
+                                  state=_STATE_FILTER.get(str(state or "").lower(), 0),
+                                  view=job_pb2.JOB_VIEW_FULL if full else job_pb2.JOB_VIEW_SUMMARY)
+        return self._run(_Call("ListJobs", req, True, lambda r: ([job_from_proto(j) for j in r.jobs], r.next_page_token),
+                               timeout))
+
+    def cancel(self, job_id: str, *, timeout: float | None = None) -> JobInfo:
+        """Ask for a job's cancellation; a running solve stops promptly and keeps its best plan."""
+        return self._run(_Call("CancelJob", svc.CancelJobRequest(job_id=job_id), True, lambda r: job_from_proto(r.job),
+                               timeout))
+
+    def validate(self, scenario: Scenario | dict[str, Any] | None = None, *, document: str | None = None,
+                 timeout: float | None = None) -> Validation:
+        """Validate on the server without storing or solving: violations, or the model size."""
+        req = svc.ValidateScenarioRequest(**_scenario_fields(scenario, document))
+        return self._run(_Call("ValidateScenario", req, True, _validation_from_proto, timeout))
+
+    # -- stored scenarios
+
+    def create_scenario(self, name: str, scenario: Scenario | dict[str, Any] | None = None, *,
+                        document: str | None = None, description: str = "",
+                        timeout: float | None = None) -> StoredScenarioInfo:
+        """Store a new named scenario as revision 1 (ALREADY_EXISTS if the name is taken)."""
+        req = svc.CreateScenarioRequest(name=name, description=description, **_scenario_fields(scenario, document))
+        return self._run(_Call("CreateScenario", req, False, lambda r: stored_from_proto(r.stored_scenario), timeout))
+
+    def update_scenario(self, name: str, scenario: Scenario | dict[str, Any] | None = None, *,
+                        document: str | None = None, description: str = "",
+                        timeout: float | None = None) -> StoredScenarioInfo:
+        """Store a new revision of an existing scenario; earlier revisions are kept."""
+        req = svc.UpdateScenarioRequest(name=name, description=description, **_scenario_fields(scenario, document))
+        return self._run(_Call("UpdateScenario", req, False, lambda r: stored_from_proto(r.stored_scenario), timeout))
+
+    def get_scenario(self, name: str, *, revision: int | None = None, timeout: float | None = None) -> StoredScenarioInfo:
+        """The latest, or a given, revision of a stored scenario."""
+        req = svc.GetScenarioRequest(name=name)
+        if revision is not None:
+            req.revision = revision
+        return self._run(_Call("GetScenario", req, True, lambda r: stored_from_proto(r.stored_scenario), timeout))
+
+    def list_scenarios(self, *, page_size: int = 50, page_token: str = "",
+                       timeout: float | None = None) -> tuple[list[StoredScenarioInfo], str]:
+        """One page of stored scenarios (latest revision of each), by name."""
+        req = svc.ListScenariosRequest(page_size=page_size, page_token=page_token)
+        return self._run(_Call("ListScenarios", req, True,
+                               lambda r: ([stored_from_proto(s) for s in r.stored_scenarios], r.next_page_token), timeout))
+
+    def delete_scenario(self, name: str, *, timeout: float | None = None) -> None:
+        """Delete a stored scenario with all its revisions; jobs that used it are kept."""
+        return self._run(_Call("DeleteScenario", svc.DeleteScenarioRequest(name=name), False, lambda r: None, timeout))
+
+
+# ----------------------------------------------------------------------------- sync façade
+
+
+class AllocationClient(_Api):
+    """Blocking client. Use as a context manager, or call :meth:`close`."""
 
     def __init__(self, address: str, *, timeout: float = 60.0, metadata: list[tuple[str, str]] | None = None,
                  channel: grpc.Channel | None = None):
@@ -229,92 +371,89 @@ class AllocationClient:
     def close(self) -> None:
         self._channel.close()
 
-    def _call(self, fn: Callable[..., T], request: Any, *, timeout: float | None, idempotent: bool,
-              metadata: list[tuple[str, str]] | None = None) -> T:
-        attempts = len(RETRY_DELAYS) + 1 if idempotent else 1
+    def _run(self, call: _Call[T]) -> T:
+        fn = getattr(self._stub, call.method)
+        attempts = len(RETRY_DELAYS) + 1 if call.idempotent else 1
         for attempt in range(attempts):
             try:
-                return fn(request, timeout=timeout or self.timeout, metadata=self.metadata + list(metadata or []))
+                response = fn(call.request, timeout=call.timeout or self.timeout, metadata=self.metadata + call.metadata)
             except grpc.RpcError as err:
-                if idempotent and err.code() == grpc.StatusCode.UNAVAILABLE and attempt < attempts - 1:
+                if call.idempotent and err.code() == grpc.StatusCode.UNAVAILABLE and attempt < attempts - 1:
                     time.sleep(RETRY_DELAYS[attempt])
                     continue
                 raise AllocationError.from_rpc_error(err) from None
+            return call.parse(response)
         raise AssertionError("unreachable")
 
-    # solves
-    def solve(self, scenario: Scenario | None = None, *, scenario_name: str | None = None,
-              revision: int | None = None, time_limit_seconds: float | None = None,
-              mip_rel_gap: float | None = None, timeout: float | None = None) -> Result:
-        """Solve and wait (unary ``Solve``); the call's deadline is ``timeout``."""
-        req = _source(svc.SolveRequest(options=_options(time_limit_seconds, mip_rel_gap)), scenario, scenario_name, revision)
-        resp = self._call(self._stub.Solve, req, timeout=timeout, idempotent=False)
-        return result_from_dict(convert.result_from_proto(resp.result))
-
-    def submit(self, scenario: Scenario | None = None, *, scenario_name: str | None = None,
-               revision: int | None = None, request_id: str = "", time_limit_seconds: float | None = None,
-               mip_rel_gap: float | None = None, timeout: float | None = None,
-               metadata: list[tuple[str, str]] | None = None) -> JobInfo:
-        req = _source(svc.SubmitSolveRequest(options=_options(time_limit_seconds, mip_rel_gap), request_id=request_id),
-                      scenario, scenario_name, revision)
-        resp = self._call(self._stub.SubmitSolve, req, timeout=timeout, idempotent=bool(request_id), metadata=metadata)
-        return job_from_proto(resp.job)
-
-    def get_job(self, job_id: str, *, timeout: float | None = None) -> JobInfo:
-        resp = self._call(self._stub.GetJob, svc.GetJobRequest(job_id=job_id), timeout=timeout, idempotent=True)
-        return job_from_proto(resp.job)
-
-    def list_jobs(self, *, state: str | None = None, page_size: int = 50, page_token: str = "",
-                  timeout: float | None = None) -> tuple[list[JobInfo], str]:
-        req = svc.ListJobsRequest(page_size=page_size, page_token=page_token, state=_STATE_FILTER.get((state or "").lower(), 0))
-        resp = self._call(self._stub.ListJobs, req, timeout=timeout, idempotent=True)
-        return [job_from_proto(j) for j in resp.jobs], resp.next_page_token
-
-    def cancel(self, job_id: str, *, timeout: float | None = None) -> JobInfo:
-        resp = self._call(self._stub.CancelJob, svc.CancelJobRequest(job_id=job_id), timeout=timeout, idempotent=True)
-        return job_from_proto(resp.job)
+    def _job_handle(self, info: JobInfo) -> JobHandle:
+        return JobHandle(self, info)
 
     def watch(self, job_id: str, *, timeout: float | None = None) -> Iterator[WatchEvent]:
         """Live events: the current state, progress, then ``done`` with the final job."""
         try:
-            for resp in self._stub.WatchJob(svc.WatchJobRequest(job_id=job_id), timeout=timeout,
-                                            metadata=self.metadata):
+            for resp in self._stub.WatchJob(svc.WatchJobRequest(job_id=job_id), timeout=timeout, metadata=self.metadata):
                 yield event_from_proto(resp)
         except grpc.RpcError as err:
             raise AllocationError.from_rpc_error(err) from None
 
-    # stored scenarios
-    def create_scenario(self, name: str, scenario: Scenario, *, description: str = "",
-                        timeout: float | None = None) -> StoredScenarioInfo:
-        req = svc.CreateScenarioRequest(name=name, scenario=convert.scenario_to_proto(scenario), description=description)
-        return stored_from_proto(self._call(self._stub.CreateScenario, req, timeout=timeout, idempotent=False).stored_scenario)
-
-    def update_scenario(self, name: str, scenario: Scenario, *, description: str = "",
-                        timeout: float | None = None) -> StoredScenarioInfo:
-        req = svc.UpdateScenarioRequest(name=name, scenario=convert.scenario_to_proto(scenario), description=description)
-        return stored_from_proto(self._call(self._stub.UpdateScenario, req, timeout=timeout, idempotent=False).stored_scenario)
-
-    def get_scenario(self, name: str, *, revision: int | None = None, timeout: float | None = None) -> StoredScenarioInfo:
-        req = svc.GetScenarioRequest(name=name)
-        if revision is not None:
-            req.revision = revision
-        return stored_from_proto(self._call(self._stub.GetScenario, req, timeout=timeout, idempotent=True).stored_scenario)
-
-    def list_scenarios(self, *, page_size: int = 50, page_token: str = "",
-                       timeout: float | None = None) -> tuple[list[StoredScenarioInfo], str]:
-        resp = self._call(self._stub.ListScenarios, svc.ListScenariosRequest(page_size=page_size, page_token=page_token),
-                          timeout=timeout, idempotent=True)
-        return [stored_from_proto(s) for s in resp.stored_scenarios], resp.next_page_token
-
-    def delete_scenario(self, name: str, *, timeout: float | None = None) -> None:
-        self._call(self._stub.DeleteScenario, svc.DeleteScenarioRequest(name=name), timeout=timeout, idempotent=False)
+    def job(self, job_id: str) -> JobHandle:
+        """A handle of an existing job."""
+        return JobHandle(self, self.get_job(job_id))
 
 
-# ----------------------------------------------------------------------------- asyncio client
+class JobHandle:
+    """A submitted job: :meth:`result`, :meth:`watch`, :meth:`cancel`, :meth:`refresh`."""
+
+    def __init__(self, client: AllocationClient, info: JobInfo):
+        self._client = client
+        self.info = info
+
+    @property
+    def job_id(self) -> str:
+        return self.info.job_id
+
+    @property
+    def state(self) -> JobState:
+        """The state when this handle was last refreshed (see :meth:`refresh`)."""
+        return self.info.state
+
+    def refresh(self) -> JobInfo:
+        self.info = self._client.get_job(self.job_id)
+        return self.info
+
+    def watch(self, *, timeout: float | None = None) -> Iterator[WatchEvent]:
+        for event in self._client.watch(self.job_id, timeout=timeout):
+            if event.job is not None:
+                self.info = event.job
+            yield event
+
+    def cancel(self) -> JobInfo:
+        self.info = self._client.cancel(self.job_id)
+        return self.info
+
+    def result(self, *, timeout: float | None = None) -> Result:
+        """Wait for the job to end and return its result; AllocationError if it failed or
+        ended without a plan to report (cancelled before it started)."""
+        if not self.info.state.terminal:
+            for _ in self.watch(timeout=timeout):
+                pass
+        if not self.info.state.terminal or (self.info.result is None and self.info.end_time is not None):
+            self.refresh()
+        return _final_result(self.info)
 
 
-class AsyncAllocationClient:
-    """The asyncio twin of :class:`AllocationClient` (grpc.aio), same methods, awaitable."""
+def _final_result(info: JobInfo) -> Result:
+    if info.result is not None:
+        return info.result
+    code = grpc.StatusCode.CANCELLED if info.state == JobState.CANCELLED else grpc.StatusCode.INTERNAL
+    raise AllocationError(code, f"job {info.job_id} ended {info.state} without a result: {info.error}".strip())
+
+
+# ----------------------------------------------------------------------------- asyncio façade
+
+
+class AsyncAllocationClient(_Api):
+    """The asyncio façade (grpc.aio): the same methods as :class:`AllocationClient`, awaitable."""
 
     def __init__(self, address: str, *, timeout: float = 60.0, metadata: list[tuple[str, str]] | None = None):
         self.timeout = timeout
@@ -331,73 +470,74 @@ class AsyncAllocationClient:
     async def close(self) -> None:
         await self._channel.close()
 
-    async def _call(self, fn: Any, request: Any, *, timeout: float | None, idempotent: bool) -> Any:
-        attempts = len(RETRY_DELAYS) + 1 if idempotent else 1
+    async def _run(self, call: _Call[T]) -> T:  # type: ignore[override]
+        fn = getattr(self._stub, call.method)
+        attempts = len(RETRY_DELAYS) + 1 if call.idempotent else 1
         for attempt in range(attempts):
             try:
-                return await fn(request, timeout=timeout or self.timeout, metadata=self.metadata)
+                response = await fn(call.request, timeout=call.timeout or self.timeout,
+                                    metadata=self.metadata + call.metadata)
             except grpc.aio.AioRpcError as err:
-                if idempotent and err.code() == grpc.StatusCode.UNAVAILABLE and attempt < attempts - 1:
+                if call.idempotent and err.code() == grpc.StatusCode.UNAVAILABLE and attempt < attempts - 1:
                     await asyncio.sleep(RETRY_DELAYS[attempt])
                     continue
                 raise AllocationError.from_rpc_error(err) from None
+            return call.parse(response)
         raise AssertionError("unreachable")
 
-    async def solve(self, scenario: Scenario | None = None, *, scenario_name: str | None = None,
-                    revision: int | None = None, time_limit_seconds: float | None = None,
-                    mip_rel_gap: float | None = None, timeout: float | None = None) -> Result:
-        req = _source(svc.SolveRequest(options=_options(time_limit_seconds, mip_rel_gap)), scenario, scenario_name, revision)
-        resp = await self._call(self._stub.Solve, req, timeout=timeout, idempotent=False)
-        return result_from_dict(convert.result_from_proto(resp.result))
-
-    async def submit(self, scenario: Scenario | None = None, *, scenario_name: str | None = None,
-                     revision: int | None = None, request_id: str = "", time_limit_seconds: float | None = None,
-                     mip_rel_gap: float | None = None, timeout: float | None = None) -> JobInfo:
-        req = _source(svc.SubmitSolveRequest(options=_options(time_limit_seconds, mip_rel_gap), request_id=request_id),
-                      scenario, scenario_name, revision)
-        return job_from_proto((await self._call(self._stub.SubmitSolve, req, timeout=timeout, idempotent=bool(request_id))).job)
-
-    async def get_job(self, job_id: str, *, timeout: float | None = None) -> JobInfo:
-        return job_from_proto((await self._call(self._stub.GetJob, svc.GetJobRequest(job_id=job_id), timeout=timeout, idempotent=True)).job)
-
-    async def list_jobs(self, *, state: str | None = None, page_size: int = 50, page_token: str = "",
-                        timeout: float | None = None) -> tuple[list[JobInfo], str]:
-        req = svc.ListJobsRequest(page_size=page_size, page_token=page_token, state=_STATE_FILTER.get((state or "").lower(), 0))
-        resp = await self._call(self._stub.ListJobs, req, timeout=timeout, idempotent=True)
-        return [job_from_proto(j) for j in resp.jobs], resp.next_page_token
-
-    async def cancel(self, job_id: str, *, timeout: float | None = None) -> JobInfo:
-        return job_from_proto((await self._call(self._stub.CancelJob, svc.CancelJobRequest(job_id=job_id), timeout=timeout, idempotent=True)).job)
+    def _job_handle(self, info: JobInfo) -> AsyncJobHandle:
+        return AsyncJobHandle(self, info)
 
     async def watch(self, job_id: str, *, timeout: float | None = None) -> AsyncIterator[WatchEvent]:
+        """Live events: the current state, progress, then ``done`` with the final job."""
         try:
-            async for resp in self._stub.WatchJob(svc.WatchJobRequest(job_id=job_id), timeout=timeout, metadata=self.metadata):
+            async for resp in self._stub.WatchJob(svc.WatchJobRequest(job_id=job_id), timeout=timeout,
+                                                  metadata=self.metadata):
                 yield event_from_proto(resp)
         except grpc.aio.AioRpcError as err:
             raise AllocationError.from_rpc_error(err) from None
 
-    async def create_scenario(self, name: str, scenario: Scenario, *, description: str = "") -> StoredScenarioInfo:
-        req = svc.CreateScenarioRequest(name=name, scenario=convert.scenario_to_proto(scenario), description=description)
-        return stored_from_proto((await self._call(self._stub.CreateScenario, req, timeout=None, idempotent=False)).stored_scenario)
-
-    async def update_scenario(self, name: str, scenario: Scenario, *, description: str = "") -> StoredScenarioInfo:
-        req = svc.UpdateScenarioRequest(name=name, scenario=convert.scenario_to_proto(scenario), description=description)
-        return stored_from_proto((await self._call(self._stub.UpdateScenario, req, timeout=None, idempotent=False)).stored_scenario)
-
-    async def get_scenario(self, name: str, *, revision: int | None = None) -> StoredScenarioInfo:
-        req = svc.GetScenarioRequest(name=name)
-        if revision is not None:
-            req.revision = revision
-        return stored_from_proto((await self._call(self._stub.GetScenario, req, timeout=None, idempotent=True)).stored_scenario)
-
-    async def list_scenarios(self, *, page_size: int = 50, page_token: str = "") -> tuple[list[StoredScenarioInfo], str]:
-        resp = await self._call(self._stub.ListScenarios, svc.ListScenariosRequest(page_size=page_size, page_token=page_token),
-                                timeout=None, idempotent=True)
-        return [stored_from_proto(s) for s in resp.stored_scenarios], resp.next_page_token
-
-    async def delete_scenario(self, name: str) -> None:
-        await self._call(self._stub.DeleteScenario, svc.DeleteScenarioRequest(name=name), timeout=None, idempotent=False)
+    async def job(self, job_id: str) -> AsyncJobHandle:
+        return AsyncJobHandle(self, await self.get_job(job_id))  # type: ignore[misc]
 
 
-__all__ = ["AllocationClient", "AllocationError", "AsyncAllocationClient", "JobInfo", "Progress",
-           "StoredScenarioInfo", "WatchEvent"]
+class AsyncJobHandle:
+    """The asyncio twin of :class:`JobHandle`."""
+
+    def __init__(self, client: AsyncAllocationClient, info: JobInfo):
+        self._client = client
+        self.info = info
+
+    @property
+    def job_id(self) -> str:
+        return self.info.job_id
+
+    @property
+    def state(self) -> JobState:
+        return self.info.state
+
+    async def refresh(self) -> JobInfo:
+        self.info = await self._client.get_job(self.job_id)  # type: ignore[misc]
+        return self.info
+
+    async def watch(self, *, timeout: float | None = None) -> AsyncIterator[WatchEvent]:
+        async for event in self._client.watch(self.job_id, timeout=timeout):
+            if event.job is not None:
+                self.info = event.job
+            yield event
+
+    async def cancel(self) -> JobInfo:
+        self.info = await self._client.cancel(self.job_id)  # type: ignore[misc]
+        return self.info
+
+    async def result(self, *, timeout: float | None = None) -> Result:
+        if not self.info.state.terminal:
+            async for _ in self.watch(timeout=timeout):
+                pass
+        if not self.info.state.terminal or (self.info.result is None and self.info.end_time is not None):
+            await self.refresh()
+        return _final_result(self.info)
+
+
+__all__ = ["AllocationClient", "AllocationError", "AsyncAllocationClient", "AsyncJobHandle", "EventKind", "JobHandle",
+           "JobInfo", "StoredScenarioInfo", "Validation", "WatchEvent"]

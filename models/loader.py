@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from .scenario import FieldViolation, Scenario, ScenarioError, parse_scenario, scenario_to_dict
+from .scenario import FieldViolation, Scenario, ScenarioError, parse_scenario
 
 
 class _Yaml12ishLoader(yaml.SafeLoader):
@@ -64,6 +64,11 @@ def load_scenario_text(text: str, fmt: str = "yaml") -> Scenario:
     return parse_scenario(parse_text(text, fmt))
 
 
+def load_scenario_document(text: str) -> Scenario:
+    """A scenario file's text as sent over the wire: JSON when it starts with ``{``, else YAML."""
+    return load_scenario_text(text, "json" if text.lstrip().startswith("{") else "yaml")
+
+
 def load_scenario_file(path: str | Path) -> Scenario:
     """Read and validate a scenario file; the format follows the extension (.json, else YAML)."""
     p = Path(path)
@@ -78,7 +83,7 @@ def load_scenario_file(path: str | Path) -> Scenario:
 
 def dump_scenario(s: Scenario, fmt: str = "yaml") -> str:
     """Write a scenario in its canonical form (every default explicit)."""
-    data = scenario_to_dict(s)
+    data = s.to_dict()
     if fmt == "json":
         return json.dumps(data, indent=2)
     return yaml.dump(data, Dumper=_Yaml12ishDumper, sort_keys=False)

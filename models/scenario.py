@@ -170,6 +170,13 @@ def _number(value: Any) -> float:
     return v
 
 
+def _fraction(value: Any) -> float:
+    v = _number(value)
+    if not 0 <= v <= 1:
+        raise _error("must be between 0 and 1, got {value}", value=_fmt(v))
+    return v
+
+
 def _integer(value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise _error("must be an integer, got {kind}", kind=_kind(value))
@@ -207,9 +214,11 @@ def _choice(choices: tuple[str, ...], what: str) -> Any:
         if not isinstance(value, str):
             raise _error("must be one of {choices}, got {kind}", choices=", ".join(choices), kind=_kind(value))
         v = value.strip().lower()
-        if v.endswith("_unspecified") or v.startswith("<unknown"):
-            # an enum left at 0 (or a number this server does not know) by a proto caller
+        if v.endswith("_unspecified"):
+            # an enum left at 0 by a proto caller (or turned into 0 by its library): never a default
             raise _error(f"is required: {value} is not {what} (one of {', '.join(choices)})")
+        if v.startswith("<unknown"):
+            raise _error(f"{value} is not {what} this server knows (one of {', '.join(choices)})")
         if v not in choices:
             raise _error("must be one of {choices}, got {value}", choices=", ".join(choices), value=repr(value))
         return v
@@ -232,7 +241,7 @@ def _per_year(value: Any, info: ValidationInfo) -> Any:
 
 Number = Annotated[float, BeforeValidator(_number)]
 NonNegative = Annotated[float, BeforeValidator(_number), Field(ge=0)]
-Fraction = Annotated[float, BeforeValidator(_number), Field(ge=0, le=1)]
+Fraction = Annotated[float, BeforeValidator(_fraction), Field(ge=0, le=1)]  # bounds also in the JSON Schema
 Integer = Annotated[int, BeforeValidator(_integer)]
 Count = Annotated[int, BeforeValidator(_integer), Field(ge=0)]
 People = Annotated[int, BeforeValidator(_integer), Field(ge=0, le=10**7)]
@@ -587,7 +596,15 @@ class Scenario(_Schema):
     objective: Objective = Field(default_factory=Objective, description="What to maximize; default expected NPV.")
     solver: SolverSettings = Field(default_factory=SolverSettings, description="Solver limits.")
 
+    _canonical_json: str | None = PrivateAttr(None)  # caches: computed once per scenario
     _sha256: str | None = PrivateAttr(None)
+
+    def __eq__(self, other: object) -> bool:
+        # the fields decide; a cache filled on one side and not on the other does not
+        return type(other) is Scenario and self.__dict__ == other.__dict__
+
+    def __hash__(self) -> int:
+        return hash(self.sha256())
 
     # -- rules within one list
 
@@ -668,7 +685,10 @@ class Scenario(_Schema):
         return self.model_dump(mode="json")
 
     def canonical_json(self) -> str:
-        return json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"), allow_nan=False)
+        """The canonical JSON text (defaults filled, keys sorted): what a store keeps."""
+        if self._canonical_json is None:
+            self._canonical_json = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"), allow_nan=False)
+        return self._canonical_json
 
     def sha256(self) -> str:
         """SHA-256 of the canonical JSON form (defaults filled, keys sorted); computed once."""

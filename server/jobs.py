@@ -17,19 +17,22 @@ import queue
 import threading
 import time
 import uuid
-from dataclasses import dataclass, field
-from typing import Any
+from collections import OrderedDict
 from collections.abc import Iterator
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
 
-from lepton_alloc.models.result import solver_info
-from lepton_alloc.models.scenario import Scenario, canonical_json
+from lepton_alloc.models.result import Result
+from lepton_alloc.models.scenario import Scenario
+from lepton_alloc.models.status import JobState, Progress, SolveStatus
 
 from .store import AuditRecord, JobRecord, Store
 from .workers import SolveTask, WorkerPool
 
 log = logging.getLogger("lepton_alloc.jobs")
 
-TERMINAL = ("SUCCEEDED", "FAILED", "CANCELLED")
+RECENT_RESULTS = 64  # results kept in memory for the unary Solve that waits on them
 
 
 class QueueFull(Exception):
@@ -40,11 +43,19 @@ class Draining(Exception):
     """The server is shutting down and accepts no new work (mapped to UNAVAILABLE)."""
 
 
+class EventKind(StrEnum):
+    """What a watched job reports: a state change, solver progress, or its end."""
+
+    STATE = "state"
+    PROGRESS = "progress"
+    DONE = "done"
+
+
 @dataclass
 class JobEventMsg:
-    kind: str  # "state" | "progress" | "done"
+    kind: EventKind
     job: JobRecord | None = None
-    progress: dict[str, Any] | None = None
+    progress: Progress | None = None
 
 
 @dataclass
@@ -56,7 +67,7 @@ class _Runtime:
     watchers: list[queue.Queue[JobEventMsg]] = field(default_factory=list)
     last_emit: float = 0.0
     last_persist: float = 0.0
-    pending_progress: dict[str, Any] | None = None
+    pending_progress: Progress | None = None
 
 
 @dataclass
@@ -93,6 +104,7 @@ class JobManager:
         self._runtime: dict[str, _Runtime] = {}
         self._draining = False
         self._threads: list[threading.Thread] = []
+        self._results: OrderedDict[str, Result] = OrderedDict()  # newest last, bounded
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> None:
@@ -142,9 +154,10 @@ class JobManager:
         """Persist and enqueue a job; idempotent on ``request_id`` (same body → same job)."""
         time_limit = self.effective_time_limit(scenario, options.time_limit_seconds)
         gap = scenario.solver.mip_rel_gap if options.mip_rel_gap is None else options.mip_rel_gap
-        scenario_json = canonical_json(scenario)
+        scenario_json = scenario.canonical_json()  # computed once; the hash below reuses it
         opts = {"time_limit_seconds": time_limit, "mip_rel_gap": gap}
-        body = json.dumps({"scenario": scenario_json, "options": {
+        # the request's identity for idempotency: the scenario's hash, not its text again
+        body = json.dumps({"scenario_sha256": scenario.sha256(), "options": {
             "time_limit_seconds": options.time_limit_seconds, "mip_rel_gap": options.mip_rel_gap},
             "scenario_name": scenario_name, "scenario_revision": scenario_revision}, sort_keys=True)
         request_hash = hashlib.sha256(body.encode()).hexdigest()
@@ -166,8 +179,7 @@ class JobManager:
                 job_id, request_id, request_hash, scenario, scenario_name, scenario_revision,
                 scenario_json, opts, who))
             if created:
-                task = SolveTask(job.job_id, json.loads(scenario_json), time_limit, gap,
-                                 options.debug_ignore_cancel_seconds)
+                task = SolveTask(job.job_id, scenario, time_limit, gap, options.debug_ignore_cancel_seconds)
                 self._runtime[job.job_id] = _Runtime(job.job_id, task)
                 self._waiting += 1
                 self._queue.put(job.job_id)
@@ -179,7 +191,7 @@ class JobManager:
     def _record(job_id: str, request_id: str, request_hash: str, sc: Scenario, name: str, revision: int,
                 scenario_json: str, opts: dict[str, Any], who: str) -> JobRecord:
         return JobRecord(
-            job_id=job_id, state="QUEUED", request_id=request_id, request_hash=request_hash,
+            job_id=job_id, state=JobState.QUEUED, request_id=request_id, request_hash=request_hash,
             scenario_name=name or sc.name, scenario_revision=revision, scenario_sha256=sc.sha256(),
             scenario_json=scenario_json, options_json=json.dumps(opts), created_at=time.time(),
             started_at=None, finished_at=None, result_json=None, error=None, progress_json=None, who=who,
@@ -187,15 +199,15 @@ class JobManager:
 
     def cancel(self, job_id: str) -> JobRecord:
         job = self.store.get_job(job_id)  # NotFound propagates
-        if job.state in TERMINAL:
+        if job.state.terminal:
             return job
         with self._lock:
             rt = self._runtime.get(job_id)
         if rt is None:  # not ours (e.g. left over): mark it
-            return self._finish(job_id, "CANCELLED", detail="cancelled by request")
+            return self._finish(job_id, JobState.CANCELLED, detail="cancelled by request")
         rt.cancel.set()
-        if job.state == "QUEUED":
-            return self._finish(job_id, "CANCELLED", detail="cancelled before it started")
+        if job.state == JobState.QUEUED:
+            return self._finish(job_id, JobState.CANCELLED, detail="cancelled before it started")
         return self.store.get_job(job_id)
 
     def wait(self, job_id: str, timeout: float | None) -> bool:
@@ -204,6 +216,18 @@ class JobManager:
         if rt is None:
             return True
         return rt.done.wait(timeout)
+
+    def take_result(self, job_id: str) -> Result | None:
+        """The typed result of a job that just ended in this process (None if not kept): the
+        unary Solve answers from it without reading the stored JSON back."""
+        with self._lock:
+            return self._results.pop(job_id, None)
+
+    def _keep_result(self, job_id: str, result: Result) -> None:
+        with self._lock:
+            self._results[job_id] = result
+            while len(self._results) > RECENT_RESULTS:
+                self._results.popitem(last=False)
 
     def watch(self, job_id: str, stop: threading.Event | None = None) -> Iterator[JobEventMsg]:
         """Current state, then live events until the job ends (or ``stop`` is set)."""
@@ -214,9 +238,9 @@ class JobManager:
                 rt.watchers.append(q)
         try:
             job = self.store.get_job(job_id)
-            yield JobEventMsg("state", job)
-            if job.state in TERMINAL or rt is None:
-                yield JobEventMsg("done", self.store.get_job(job_id))
+            yield JobEventMsg(EventKind.STATE, job)
+            if job.state.terminal or rt is None:
+                yield JobEventMsg(EventKind.DONE, self.store.get_job(job_id))
                 return
             while stop is None or not stop.is_set():
                 try:
@@ -224,7 +248,7 @@ class JobManager:
                 except queue.Empty:
                     continue
                 yield msg
-                if msg.kind == "done":
+                if msg.kind == EventKind.DONE:
                     return
         finally:
             if rt is not None:
@@ -239,7 +263,7 @@ class JobManager:
         for q in watchers:
             q.put(msg)
 
-    def _finish(self, job_id: str, state: str, **kw: Any) -> JobRecord:
+    def _finish(self, job_id: str, state: JobState, **kw: Any) -> JobRecord:
         try:
             job = self.store.set_job_state(job_id, state, finished_at=time.time(), **kw)
         except ValueError:  # already terminal (a race between cancel and completion)
@@ -247,7 +271,7 @@ class JobManager:
         with self._lock:
             rt = self._runtime.get(job_id)
         if rt is not None:
-            self._publish(rt, JobEventMsg("done", job))
+            self._publish(rt, JobEventMsg(EventKind.DONE, job))
             rt.done.set()
         return job
 
@@ -267,29 +291,29 @@ class JobManager:
                 self._run(worker, rt)
             except Exception:  # noqa: BLE001 - a job failure must never stop the dispatcher
                 log.exception("job %s failed in dispatch", job_id)
-                self._finish(job_id, "FAILED", error="internal error while running the job")
+                self._finish(job_id, JobState.FAILED, error="internal error while running the job")
             finally:
                 with self._lock:
                     self._runtime.pop(job_id, None)
 
     def _run(self, worker: Any, rt: _Runtime) -> None:
         job_id, task = rt.job_id, rt.task
-        job = self.store.set_job_state(job_id, "RUNNING", started_at=time.time(),
+        job = self.store.set_job_state(job_id, JobState.RUNNING, started_at=time.time(),
                                        detail=f"running on worker {worker.index}")
-        self._publish(rt, JobEventMsg("state", job))
+        self._publish(rt, JobEventMsg(EventKind.STATE, job))
         if self.metrics:
             self.metrics.active_workers.inc()
         started = time.monotonic()
 
-        def on_progress(event: dict[str, Any]) -> None:
+        def on_progress(progress: Progress) -> None:
             now = time.monotonic()
-            rt.pending_progress = event
+            rt.pending_progress = progress
             if now - rt.last_emit >= self.min_event_interval:
                 rt.last_emit = now
-                self._publish(rt, JobEventMsg("progress", progress=event))
+                self._publish(rt, JobEventMsg(EventKind.PROGRESS, progress=progress))
             if now - rt.last_persist >= 1.0:
                 rt.last_persist = now
-                self.store.set_job_progress(job_id, json.dumps(event))
+                self.store.set_job_progress(job_id, json.dumps(progress.to_dict()))
 
         try:
             outcome = worker.run(task, on_progress, rt.cancel, task.time_limit + self.hard_margin, self.kill_grace)
@@ -297,27 +321,27 @@ class JobManager:
             if self.metrics:
                 self.metrics.active_workers.dec()
         elapsed = time.monotonic() - started
-        if outcome.kind == "result":
+        if outcome.kind == "result" and outcome.result is not None:
             result = outcome.result
-            state = "CANCELLED" if result.status == "cancelled" or rt.cancel.is_set() else "SUCCEEDED"
-            result_dict = result.to_dict()
-            job = self._finish(job_id, state, result_json=json.dumps(result_dict),
-                               detail=f"solve status {result.status}")
-            self._audit(job, result.status, result.objective_value)
-            if self.metrics:
-                self.metrics.observe_solve(result.status, elapsed)
+            cancelled = result.status == SolveStatus.CANCELLED or rt.cancel.is_set()
+            state = JobState.CANCELLED if cancelled else JobState.SUCCEEDED
+            self._keep_result(job_id, result)
+            if self.metrics:  # counted before waiters wake up
+                self.metrics.observe_solve(result.status.value, elapsed)
+            job = self._finish(job_id, state, result_json=result.to_json(), detail=f"solve status {result.status}")
+            self._audit(job, result.status, result.objective_value, result.solver.get("highs_version", ""))
         else:
-            state = "CANCELLED" if rt.cancel.is_set() else "FAILED"
-            job = self._finish(job_id, state, error=outcome.error, detail=outcome.error)
-            self._audit(job, state.lower(), None)
+            state = JobState.CANCELLED if rt.cancel.is_set() else JobState.FAILED
             if self.metrics:
                 self.metrics.observe_solve(state.lower(), elapsed)
+            job = self._finish(job_id, state, error=outcome.error, detail=outcome.error)
+            self._audit(job, state.lower(), None, "")
 
-    def _audit(self, job: JobRecord, status: str, objective: float | None) -> None:
+    def _audit(self, job: JobRecord, status: str, objective: float | None, solver_version: str) -> None:
         try:
             self.store.append_audit(AuditRecord(
                 id=None, at=time.time(), who=job.who, job_id=job.job_id,
-                scenario_sha256=job.scenario_sha256, solver_version=solver_info()["highs_version"],
+                scenario_sha256=job.scenario_sha256, solver_version=solver_version,
                 options_json=job.options_json, status=status, objective_value=objective,
             ))
         except Exception:  # noqa: BLE001

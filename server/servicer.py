@@ -1,6 +1,7 @@
 """gRPC servicer of ``lepton.allocation.v1.AllocationService``.
 
-Transport only: requests are converted with :mod:`.convert`, work is delegated to the
+Transport only: requests are converted with the contract's adapter
+(:mod:`lepton_alloc.proto.adapter`), work is delegated to the
 :class:`~.jobs.JobManager` and the store, and every failure becomes a canonical status code
 (``INVALID_ARGUMENT`` with one ``google.rpc.BadRequest`` listing every field violation,
 ``NOT_FOUND``, ``ALREADY_EXISTS``, ``RESOURCE_EXHAUSTED``, ``UNAVAILABLE``, ``CANCELLED``).
@@ -12,22 +13,33 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
+from collections.abc import Iterator, Sequence
 from typing import Any
-from collections.abc import Iterator
 
 import grpc
 from google.protobuf import any_pb2
 from google.rpc import code_pb2, status_pb2
 from grpc_status import rpc_status
 
-from lepton_alloc.models.result import result_from_dict
-from lepton_alloc.models.scenario import ID_PATTERN, FieldViolation, Scenario, ScenarioError, parse_scenario
+from lepton_alloc.models.loader import load_scenario_document
+from lepton_alloc.models.result import result_from_json
+from lepton_alloc.models.scenario import (
+    ID_PATTERN,
+    FieldViolation,
+    Scenario,
+    ScenarioError,
+    entry_columns,
+    parse_scenario,
+)
+from lepton_alloc.models.status import JobState, Progress
+from lepton_alloc.proto import adapter
 from lepton_alloc.proto.lepton.allocation.v1 import allocation_service_pb2 as svc
 from lepton_alloc.proto.lepton.allocation.v1 import allocation_service_pb2_grpc as svc_grpc
+from lepton_alloc.proto.lepton.allocation.v1 import job_pb2, stored_scenario_pb2
 
-from . import convert
-from .jobs import Draining, JobManager, QueueFull, SolveOptions
-from .store import AlreadyExists, IdempotencyConflict, NotFound, Store
+from .jobs import Draining, EventKind, JobManager, QueueFull, SolveOptions
+from .store import AlreadyExists, IdempotencyConflict, JobEvent, JobRecord, NotFound, Store, StoredScenario
 
 log = logging.getLogger("lepton_alloc.rpc")
 
@@ -41,7 +53,7 @@ class _Abort(Exception):
 def _abort(context: grpc.ServicerContext, err: _Abort) -> None:
     if err.violations:
         detail = any_pb2.Any()
-        detail.Pack(convert.violations_to_bad_request(err.violations))
+        detail.Pack(adapter.violations_to_bad_request(err.violations))
         status = status_pb2.Status(code=code_pb2.INVALID_ARGUMENT, message=err.message, details=[detail])
         context.abort_with_status(rpc_status.to_status(status))
     context.abort(err.code, err.message)
@@ -101,16 +113,30 @@ class AllocationServicer(svc_grpc.AllocationServiceServicer):
 
     # ------------------------------------------------------------------ helpers
     def _resolve(self, request: Any) -> tuple[Scenario, str, int]:
+        """The request's scenario, validated once (inline, document) or read from the store."""
         which = request.WhichOneof("source")
         if which == "scenario":
-            return convert.scenario_from_proto(request.scenario), "", 0
+            return adapter.scenario_from_proto(request.scenario), "", 0
+        if which == "scenario_document":
+            return load_scenario_document(request.scenario_document), "", 0
         if which == "scenario_ref":
             ref = request.scenario_ref
             if not ref.name:
                 raise _invalid([FieldViolation("scenario_ref.name", "is required")], "invalid request")
             stored = self.store.get_scenario(ref.name, ref.revision if ref.HasField("revision") else None)
             return parse_scenario(json.loads(stored.scenario_json)), stored.name, stored.revision
-        raise _invalid([FieldViolation("source", "set either scenario or scenario_ref")], "invalid request")
+        raise _invalid([FieldViolation("source", "set one of scenario, scenario_document or scenario_ref")],
+                       "invalid request")
+
+    @staticmethod
+    def _scenario_of(request: Any) -> Scenario:
+        """Create/UpdateScenario: exactly one of ``scenario`` and ``scenario_document``."""
+        if request.scenario_document and request.HasField("scenario"):
+            raise _invalid([FieldViolation("scenario_document", "set either scenario or scenario_document, not both")],
+                           "invalid request")
+        if request.scenario_document:
+            return load_scenario_document(request.scenario_document)
+        return adapter.scenario_from_proto(request.scenario)
 
     def _options(self, request: Any) -> SolveOptions:
         o = request.options
@@ -139,7 +165,7 @@ class AllocationServicer(svc_grpc.AllocationServiceServicer):
 
     def _job_proto(self, job_id: str) -> Any:
         job = self.store.get_job(job_id)
-        return convert.job_to_proto(job, self.store.job_history(job_id))
+        return job_to_proto(job, self.store.job_history(job_id))
 
     # ------------------------------------------------------------------ solves
     @_rpc
@@ -158,15 +184,17 @@ class AllocationServicer(svc_grpc.AllocationServiceServicer):
                 if remaining is not None and remaining <= 0:
                     raise _Abort(grpc.StatusCode.DEADLINE_EXCEEDED, "the deadline expired before the solve finished")
                 raise _Abort(grpc.StatusCode.CANCELLED, "the call was cancelled")
-        job = self.store.get_job(job_id)
-        if job.state == "FAILED":
-            raise _Abort(grpc.StatusCode.INTERNAL, f"the solve failed: {job.error}")
-        if job.state == "CANCELLED" and not context.is_active():
-            raise _Abort(grpc.StatusCode.CANCELLED, "the solve was cancelled")
-        if job.result_json is None:
-            raise _Abort(grpc.StatusCode.CANCELLED, f"the solve was cancelled: {job.error or ''}".strip())
-        result = result_from_dict(json.loads(job.result_json))
-        return svc.SolveResponse(result=convert.result_to_proto(result), job_id=job_id)
+        result = self.manager.take_result(job_id)  # typed, straight from the worker
+        if result is None:
+            job = self.store.get_job(job_id)
+            if job.state == JobState.FAILED:
+                raise _Abort(grpc.StatusCode.INTERNAL, f"the solve failed: {job.error}")
+            if job.state == JobState.CANCELLED and not context.is_active():
+                raise _Abort(grpc.StatusCode.CANCELLED, "the solve was cancelled")
+            if job.result_json is None:
+                raise _Abort(grpc.StatusCode.CANCELLED, f"the solve was cancelled: {job.error or ''}".strip())
+            result = result_from_json(job.result_json)
+        return svc.SolveResponse(result=adapter.result_to_proto(result), job_id=job_id)
 
     @_rpc
     def SubmitSolve(self, request: Any, context: grpc.ServicerContext) -> Any:
@@ -191,7 +219,7 @@ class AllocationServicer(svc_grpc.AllocationServiceServicer):
     @_rpc
     def ListJobs(self, request: Any, context: grpc.ServicerContext) -> Any:
         try:
-            state = convert.job_state_from_proto(request.state)
+            state = adapter.job_state_from_proto(request.state)
         except ValueError:
             raise _invalid([FieldViolation("state", f"unknown job state {request.state}")], "invalid request") from None
         page_size = request.page_size or 50
@@ -201,7 +229,12 @@ class AllocationServicer(svc_grpc.AllocationServiceServicer):
             jobs, token = self.store.list_jobs(state=state, page_size=page_size, page_token=request.page_token)
         except ValueError:
             raise _invalid([FieldViolation("page_token", "is not a token this server issued")], "invalid request") from None
-        return svc.ListJobsResponse(jobs=[convert.job_to_proto(j, []) for j in jobs], next_page_token=token)
+        if request.view not in (job_pb2.JOB_VIEW_UNSPECIFIED, job_pb2.JOB_VIEW_SUMMARY, job_pb2.JOB_VIEW_FULL):
+            raise _invalid([FieldViolation("view", f"unknown job view {request.view}")], "invalid request")
+        summary = request.view != job_pb2.JOB_VIEW_FULL
+        return svc.ListJobsResponse(
+            jobs=[job_to_proto(j, self.store.job_history(j.job_id), summary=summary) for j in jobs],
+            next_page_token=token)
 
     @_rpc
     def CancelJob(self, request: Any, context: grpc.ServicerContext) -> Any:
@@ -219,15 +252,12 @@ class AllocationServicer(svc_grpc.AllocationServiceServicer):
         stop = threading.Event()
         context.add_callback(stop.set)
         for msg in self.manager.watch(request.job_id, stop):
-            if msg.kind == "state":
-                assert msg.job is not None
-                yield svc.WatchJobResponse(event=convert.state_event_to_proto(msg.job))
-            elif msg.kind == "progress":
-                yield svc.WatchJobResponse(event=convert.progress_event_to_proto(msg.progress or {}))
-            else:
-                assert msg.job is not None
-                yield svc.WatchJobResponse(event=convert.final_event_to_proto(
-                    msg.job, self.store.job_history(msg.job.job_id)))
+            if msg.kind == EventKind.STATE and msg.job is not None:
+                yield svc.WatchJobResponse(event=state_event_to_proto(msg.job))
+            elif msg.kind == EventKind.PROGRESS and msg.progress is not None:
+                yield svc.WatchJobResponse(event=progress_event_to_proto(msg.progress))
+            elif msg.job is not None:
+                yield svc.WatchJobResponse(event=final_event_to_proto(msg.job, self.store.job_history(msg.job.job_id)))
 
     # ------------------------------------------------------------------ stored scenarios
     @staticmethod
@@ -238,15 +268,15 @@ class AllocationServicer(svc_grpc.AllocationServiceServicer):
     @_rpc
     def CreateScenario(self, request: Any, context: grpc.ServicerContext) -> Any:
         self._check_name(request.name)
-        sc = convert.scenario_from_proto(request.scenario)
-        stored = self.store.create_scenario(request.name, convert.scenario_json(sc), sc.sha256(), request.description)
-        return svc.CreateScenarioResponse(stored_scenario=convert.stored_to_proto(stored))
+        sc = self._scenario_of(request)
+        stored = self.store.create_scenario(request.name, sc.canonical_json(), sc.sha256(), request.description)
+        return svc.CreateScenarioResponse(stored_scenario=stored_to_proto(stored))
 
     @_rpc
     def GetScenario(self, request: Any, context: grpc.ServicerContext) -> Any:
         self._check_name(request.name)
         stored = self.store.get_scenario(request.name, request.revision if request.HasField("revision") else None)
-        return svc.GetScenarioResponse(stored_scenario=convert.stored_to_proto(stored))
+        return svc.GetScenarioResponse(stored_scenario=stored_to_proto(stored))
 
     @_rpc
     def ListScenarios(self, request: Any, context: grpc.ServicerContext) -> Any:
@@ -257,15 +287,15 @@ class AllocationServicer(svc_grpc.AllocationServiceServicer):
             items, token = self.store.list_scenarios(page_size=page_size, page_token=request.page_token)
         except ValueError:
             raise _invalid([FieldViolation("page_token", "is not a token this server issued")], "invalid request") from None
-        return svc.ListScenariosResponse(stored_scenarios=[convert.stored_to_proto(s) for s in items],
+        return svc.ListScenariosResponse(stored_scenarios=[stored_to_proto(s) for s in items],
                                          next_page_token=token)
 
     @_rpc
     def UpdateScenario(self, request: Any, context: grpc.ServicerContext) -> Any:
         self._check_name(request.name)
-        sc = convert.scenario_from_proto(request.scenario)
-        stored = self.store.update_scenario(request.name, convert.scenario_json(sc), sc.sha256(), request.description)
-        return svc.UpdateScenarioResponse(stored_scenario=convert.stored_to_proto(stored))
+        sc = self._scenario_of(request)
+        stored = self.store.update_scenario(request.name, sc.canonical_json(), sc.sha256(), request.description)
+        return svc.UpdateScenarioResponse(stored_scenario=stored_to_proto(stored))
 
     @_rpc
     def DeleteScenario(self, request: Any, context: grpc.ServicerContext) -> Any:
@@ -273,3 +303,74 @@ class AllocationServicer(svc_grpc.AllocationServiceServicer):
         self.store.delete_scenario(request.name)
         return svc.DeleteScenarioResponse()
 
+    @_rpc
+    def ValidateScenario(self, request: Any, context: grpc.ServicerContext) -> Any:
+        which = request.WhichOneof("source")
+        try:
+            if which == "scenario":
+                sc = adapter.scenario_from_proto(request.scenario)
+            elif which == "scenario_document":
+                sc = load_scenario_document(request.scenario_document)
+            else:
+                raise _invalid([FieldViolation("source", "set scenario or scenario_document")], "invalid request")
+        except ScenarioError as err:
+            return svc.ValidateScenarioResponse(valid=False, violations=adapter.violations_to_bad_request(err.violations))
+        return svc.ValidateScenarioResponse(
+            valid=True, scenario_sha256=sc.sha256(),
+            model_size=svc.ModelSizeEstimate(markets=len(sc.markets), years=sc.horizon_years,
+                                             growth_scenarios=len(sc.growth_scenarios), entry_columns=entry_columns(sc)))
+
+
+# ============================================================================ store records -> messages
+
+
+def job_to_proto(job: JobRecord, history: Sequence[JobEvent] = (), *, summary: bool = False) -> job_pb2.Job:
+    """A store job as a Job; ``summary`` leaves out the result's breakdowns (ListJobs)."""
+    msg = job_pb2.Job(
+        job_id=job.job_id,
+        state=adapter.job_state_to_proto(job.state),
+        request_id=job.request_id,
+        scenario_name=job.scenario_name,
+        scenario_revision=job.scenario_revision if job.scenario_revision > 0 else None,
+        scenario_sha256=job.scenario_sha256,
+        create_time=adapter.timestamp(job.created_at),
+        start_time=adapter.timestamp(job.started_at),
+        end_time=adapter.timestamp(job.finished_at),
+        error_message=job.error or "",
+        history=[job_pb2.JobStateChange(state=adapter.job_state_to_proto(e.state), change_time=adapter.timestamp(e.at),
+                                        message=e.detail) for e in history],
+    )
+    if job.result_json is not None:
+        msg.result.CopyFrom(adapter.result_to_proto(result_from_json(job.result_json), summary=summary))
+    if job.progress_json is not None:
+        msg.last_progress.CopyFrom(adapter.progress_to_proto(Progress.from_event(json.loads(job.progress_json))))
+    return msg
+
+
+def stored_to_proto(stored: StoredScenario) -> stored_scenario_pb2.StoredScenario:
+    """A store revision as a StoredScenario (its JSON is the canonical form of a valid scenario,
+    so it goes to the message as it is, without being validated again)."""
+    return stored_scenario_pb2.StoredScenario(
+        name=stored.name, revision=stored.revision,
+        scenario=adapter.scenario_dict_to_proto(json.loads(stored.scenario_json)),
+        create_time=adapter.timestamp(stored.created_at), sha256=stored.sha256, description=stored.description,
+    )
+
+
+def state_event_to_proto(job: JobRecord) -> job_pb2.JobEvent:
+    """A watch event announcing the job's current state, stamped with when it was entered."""
+    entered = {JobState.QUEUED: job.created_at, JobState.RUNNING: job.started_at}.get(job.state, job.finished_at)
+    when = adapter.timestamp(entered if entered else time.time())
+    return job_pb2.JobEvent(event_time=when, state_change=job_pb2.JobStateChange(
+        state=adapter.job_state_to_proto(job.state), change_time=when, message=job.error or ""))
+
+
+def progress_event_to_proto(progress: Progress) -> job_pb2.JobEvent:
+    """A watch event carrying one solver progress report, stamped with the solver's clock."""
+    return job_pb2.JobEvent(event_time=adapter.timestamp(progress.at or time.time()),
+                            progress=adapter.progress_to_proto(progress))
+
+
+def final_event_to_proto(job: JobRecord, history: Sequence[JobEvent] = ()) -> job_pb2.JobEvent:
+    """The last watch event: the job in its terminal state, result or error included."""
+    return job_pb2.JobEvent(event_time=adapter.timestamp(job.finished_at or time.time()), job=job_to_proto(job, history))

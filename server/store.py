@@ -27,6 +27,7 @@ import threading
 import time
 from abc import abstractmethod
 from dataclasses import dataclass
+from lepton_alloc.models.status import JobState
 from typing import Protocol, runtime_checkable
 from collections.abc import Callable, Iterator
 
@@ -36,8 +37,8 @@ __all__ = [
     "open_store",
 ]
 
-JOB_STATES: tuple[str, ...] = ("QUEUED", "RUNNING", "SUCCEEDED", "FAILED", "CANCELLED")
-TERMINAL_STATES: frozenset[str] = frozenset({"SUCCEEDED", "FAILED", "CANCELLED"})
+JOB_STATES: tuple[str, ...] = tuple(s.value for s in JobState)
+TERMINAL_STATES: frozenset[str] = frozenset(s.value for s in JobState if s.terminal)
 
 MAX_PAGE_SIZE = 1000
 MAX_AUDIT_LIMIT = 10000
@@ -74,7 +75,7 @@ class StoredScenario:
 @dataclass(frozen=True)
 class JobRecord:
     job_id: str
-    state: str = "QUEUED"
+    state: JobState = JobState.QUEUED
     request_id: str = ""
     request_hash: str = ""
     scenario_name: str = ""
@@ -96,7 +97,7 @@ class JobEvent:
     job_id: str
     seq: int
     at: float
-    state: str
+    state: JobState
     detail: str
 
 
@@ -459,7 +460,20 @@ class SqliteStore(Store):
         with self._write() as c:
             if self._has_live(c, name):
                 raise AlreadyExists(f"scenario {name!r} already exists")
+            self._archive_deleted(c, name)
             return self._insert_revision(c, name, scenario_json, sha256, description)
+
+    @staticmethod
+    def _archive_deleted(c: sqlite3.Connection, name: str) -> None:
+        """A name created again starts at revision 1 (as the contract says); the revisions of
+        its deleted earlier life are kept under ``<name>#archived-<k>``, a name no client can
+        take (``#`` is not a store-name character)."""
+        if c.execute("SELECT 1 FROM scenarios WHERE name = ? LIMIT 1", (name,)).fetchone() is None:
+            return
+        archived = c.execute("SELECT COUNT(DISTINCT name) FROM scenarios WHERE name LIKE ? ESCAPE '\\'",
+                             (name.replace("_", "\\_").replace("%", "\\%") + "#archived-%",)).fetchone()[0]
+        c.execute("UPDATE scenarios SET name = ? WHERE name = ? AND deleted = 1",
+                  (f"{name}#archived-{int(archived) + 1}", name))
 
     def update_scenario(self, name: str, scenario_json: str, sha256: str,
                         description: str = "") -> StoredScenario:
@@ -526,7 +540,7 @@ class SqliteStore(Store):
             return None if v is None else float(v)  # type: ignore[arg-type]
 
         return JobRecord(
-            job_id=row["job_id"], state=row["state"], request_id=row["request_id"],
+            job_id=row["job_id"], state=JobState(row["state"]), request_id=row["request_id"],
             request_hash=row["request_hash"], scenario_name=row["scenario_name"],
             scenario_revision=int(row["scenario_revision"]), scenario_sha256=row["scenario_sha256"],
             scenario_json=row["scenario_json"], options_json=row["options_json"],
@@ -563,7 +577,7 @@ class SqliteStore(Store):
             if c.execute("SELECT 1 FROM jobs WHERE job_id = ?", (job.job_id,)).fetchone():
                 raise AlreadyExists(f"job {job.job_id!r} already exists")
             now = float(self._clock())
-            rec = dataclasses.replace(job, state="QUEUED", created_at=job.created_at or now)
+            rec = dataclasses.replace(job, state=JobState.QUEUED, created_at=job.created_at or now)
             c.execute(
                 f"INSERT INTO jobs ({_JOB_COLS}) VALUES ({', '.join('?' * 16)})",
                 (rec.job_id, rec.state, rec.request_id, rec.request_hash, rec.scenario_name,
@@ -650,7 +664,7 @@ class SqliteStore(Store):
             rows = c.execute("SELECT job_id, seq, at, state, detail FROM job_events "
                              "WHERE job_id = ? ORDER BY seq", (job_id,)).fetchall()
         return [JobEvent(job_id=r["job_id"], seq=int(r["seq"]), at=float(r["at"]),
-                         state=r["state"], detail=r["detail"]) for r in rows]
+                         state=JobState(r["state"]), detail=r["detail"]) for r in rows]
 
     def fail_interrupted_jobs(self, reason: str) -> list[str]:
         with self._write() as c:

@@ -6,10 +6,11 @@ not survive a plain fork). Workers are created from a ``forkserver`` started *be
 server, with the model package preloaded, so a replacement worker starts quickly and without
 inheriting any gRPC state.
 
-Protocol per worker (one duplex pipe, one cancel event):
-  parent -> worker: ``SolveTask`` or ``None`` (exit)
-  worker -> parent: ("progress", job_id, event) … then ("result", job_id, Result) or
+Protocol per worker (one duplex pipe, one cancel event), typed objects only:
+  parent -> worker: ``SolveTask`` (carrying the validated ``Scenario``) or ``None`` (exit)
+  worker -> parent: ("progress", job_id, Progress) … then ("result", job_id, Result) or
                     ("error", job_id, message)
+The scenario was validated once, at the server's edge; the worker does not validate it again.
 A cancel sets the event; the solve's HiGHS interrupt callback polls it. A worker that does not
 answer within ``kill_grace`` seconds after a cancel, or runs past its hard wall-clock limit, is
 killed and replaced; the pool keeps serving.
@@ -22,8 +23,14 @@ import multiprocessing as mp
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any
 from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from lepton_alloc.models.status import Progress
+
+if TYPE_CHECKING:
+    from lepton_alloc.models.result import Result
+    from lepton_alloc.models.scenario import Scenario
 
 log = logging.getLogger("lepton_alloc.workers")
 
@@ -31,7 +38,7 @@ log = logging.getLogger("lepton_alloc.workers")
 @dataclass
 class SolveTask:
     job_id: str
-    scenario: dict[str, Any]  # canonical scenario dict (models.scenario.scenario_to_dict)
+    scenario: Scenario  # validated at the edge; travels to the worker as it is
     time_limit: float
     mip_rel_gap: float
     debug_ignore_cancel_seconds: float = 0.0  # test hook: simulate a solve that ignores interrupts
@@ -40,7 +47,7 @@ class SolveTask:
 @dataclass
 class TaskOutcome:
     kind: str  # "result" | "error" | "killed"
-    result: Any = None  # models.result.Result for kind == "result"
+    result: Result | None = None  # set for kind == "result"
     error: str = ""
 
 
@@ -61,7 +68,7 @@ def _worker_main(conn: Any, cancel: Any, threads: int) -> None:  # runs in the c
         job_id = task.job_id
 
         def on_progress(event: dict[str, Any], _job: str = job_id) -> None:
-            conn.send(("progress", _job, event))
+            conn.send(("progress", _job, Progress.from_event(event)))
 
         try:
             if task.debug_ignore_cancel_seconds:
@@ -141,7 +148,7 @@ class Worker:
     def run(
         self,
         task: SolveTask,
-        on_progress: Callable[[dict[str, Any]], None],
+        on_progress: Callable[[Progress], None],
         cancel_requested: threading.Event,
         hard_limit: float,
         kill_grace: float,

@@ -1,4 +1,5 @@
-"""Proto ⇄ domain conversion (server/convert.py): lossless round trips and file-identical validation."""
+"""The contract adapter (proto/adapter.py): lossless round trips, file-identical validation, and
+no silent defaults for enums left at UNSPECIFIED."""
 
 from __future__ import annotations
 
@@ -10,23 +11,21 @@ from typing import Any
 import pytest
 
 from lepton_alloc.models import ScenarioError, load_scenario_file, parse_scenario, solve_scenario
+from lepton_alloc.models.result import result_from_json
 from lepton_alloc.models.scenario import FieldViolation, Scenario, canonical_json
-from lepton_alloc.proto.lepton.allocation.v1 import job_pb2, result_pb2, scenario_pb2
-from lepton_alloc.server.convert import (
-    final_event_to_proto,
+from lepton_alloc.models.status import JobState, Progress
+from lepton_alloc.proto.adapter import (
     job_state_from_proto,
-    job_to_proto,
     progress_from_proto,
     progress_to_proto,
     result_from_proto,
     result_to_proto,
     scenario_from_proto,
-    scenario_json,
     scenario_to_proto,
-    state_event_to_proto,
-    stored_to_proto,
     violations_to_bad_request,
 )
+from lepton_alloc.proto.lepton.allocation.v1 import job_pb2, result_pb2, scenario_pb2
+from lepton_alloc.server.servicer import final_event_to_proto, job_to_proto, state_event_to_proto, stored_to_proto
 from lepton_alloc.server.store import JobEvent, JobRecord, StoredScenario
 
 GLOBAL_EXPANSION = Path(__file__).resolve().parents[2] / "models" / "data" / "global_expansion.yaml"
@@ -36,6 +35,8 @@ GLOBAL_EXPANSION = Path(__file__).resolve().parents[2] / "models" / "data" / "gl
 # Every field of MODEL.md section 1, most with non-default values.
 FULL: dict[str, Any] = {
     "name": "every-field",
+    "currency": "EUR",
+    "money_unit": "thousands",
     "start_year": 2027,
     "horizon_years": 4,
     "discount_rate": 0.08,
@@ -341,15 +342,18 @@ def solved() -> dict[str, Any]:
 @pytest.mark.parametrize("case", ["tiny", "infeasible"])
 def test_result_round_trip_equals_to_dict(solved: dict[str, Any], case: str) -> None:
     result = solved[case]
-    expected = result.to_dict()
     msg = result_to_proto(result)
     wire = msg.SerializeToString(deterministic=True)
     back = result_from_proto(result_pb2.Result.FromString(wire))
-    assert back == expected
+    assert back == result
     # identical JSON, key order included: a remote solve prints what a local one prints
-    assert json.dumps(back) == json.dumps(expected)
+    assert back.to_json() == result.to_json()
     # the stored-JSON form converts to the same message
-    assert result_to_proto(json.loads(json.dumps(expected))) == msg
+    assert result_to_proto(result_from_json(result.to_json())) == msg
+    # the summary view drops the breakdowns, keeps the headline
+    summary = result_to_proto(result, summary=True)
+    assert not summary.markets and not summary.years and summary.status == msg.status
+    assert summary.kpis == msg.kpis and summary.objective_value == msg.objective_value
 
 
 def test_result_values_where_a_wrong_mapping_would_differ(solved: dict[str, Any]) -> None:
@@ -383,10 +387,10 @@ def test_result_optional_values_none_vs_zero() -> None:
         years=[result_pb2.YearTotal(year=2030, budget_limit=0.0)],
         kpis=result_pb2.Kpis(payback_year=0),
     ))
-    assert d["objective_value"] == 0.0 and d["best_bound"] is None and d["gap"] == 0.0
-    assert d["years"][0]["budget_limit"] == 0.0 and d["years"][0]["headcount_cap"] is None
-    assert d["kpis"]["payback_year"] == 0
-    assert d["status"] == "feasible"
+    assert d.objective_value == 0.0 and d.best_bound is None and d.gap == 0.0
+    assert d.years[0].budget_limit == 0.0 and d.years[0].headcount_cap is None
+    assert d.kpis is not None and d.kpis.payback_year == 0
+    assert d.status == "feasible"
 
 
 # ----------------------------------------------------------------------------- progress
@@ -397,16 +401,17 @@ def test_progress_events_from_a_real_solve_round_trip() -> None:
     solve_scenario(TINY, on_progress=events.append)
     events.append({"kind": "progress", "objective": float("inf"), "best_bound": float("-inf"),
                    "gap": float("inf"), "elapsed_seconds": 0.5, "nodes": 0})
+    kinds = {"progress": "heartbeat", "incumbent": "incumbent"}
     for event in events:
-        msg = job_pb2.JobProgress.FromString(progress_to_proto(event).SerializeToString())
+        msg = job_pb2.JobProgress.FromString(progress_to_proto(Progress.from_event(event)).SerializeToString())
         assert msg.kind != job_pb2.PROGRESS_KIND_UNSPECIFIED
         back = progress_from_proto(msg)
         for key in ("objective", "best_bound", "gap"):
-            assert back[key] == (event[key] if math.isfinite(event[key]) else None)
-        assert back["kind"] == event["kind"] and back["nodes"] == event["nodes"]
-        assert back["elapsed_seconds"] == event["elapsed_seconds"]
-    last = progress_from_proto(progress_to_proto(events[-1]))
-    assert last["objective"] is None and last["best_bound"] is None and last["gap"] is None
+            assert getattr(back, key) == (event[key] if math.isfinite(event[key]) else None)
+        assert back.kind == kinds[event["kind"]] and back.nodes == event["nodes"]
+        assert back.elapsed_seconds == event["elapsed_seconds"]
+    last = progress_from_proto(progress_to_proto(Progress.from_event(events[-1])))
+    assert last.objective is None and last.best_bound is None and last.gap is None
 
 
 # ----------------------------------------------------------------------------- store records
@@ -419,7 +424,7 @@ def test_job_record_to_proto(solved: dict[str, Any]) -> None:
     job = JobRecord(
         job_id="j1", state="SUCCEEDED", request_id="r1", scenario_name="tiny", scenario_revision=0,
         scenario_sha256=result.scenario_sha256, created_at=1_800_000_000.25, started_at=1_800_000_001.5,
-        finished_at=1_800_000_002.75, result_json=json.dumps(result.to_dict()),
+        finished_at=1_800_000_002.75, result_json=result.to_json(),
         progress_json=json.dumps(progress),
     )
     history = [JobEvent("j1", 1, 1_800_000_000.25, "QUEUED", ""), JobEvent("j1", 2, 1_800_000_001.5, "RUNNING", ""),
@@ -429,8 +434,8 @@ def test_job_record_to_proto(solved: dict[str, Any]) -> None:
     assert not msg.HasField("scenario_revision")  # inline scenario
     assert msg.create_time.ToMicroseconds() == 1_800_000_000_250_000
     assert msg.end_time.ToMicroseconds() == 1_800_000_002_750_000
-    assert result_from_proto(msg.result) == result.to_dict()
-    assert progress_from_proto(msg.last_progress) == progress
+    assert result_from_proto(msg.result) == result
+    assert progress_from_proto(msg.last_progress) == Progress.from_event(progress)
     assert [(h.state, h.message) for h in msg.history] == [
         (job_pb2.JOB_STATE_QUEUED, ""), (job_pb2.JOB_STATE_RUNNING, ""), (job_pb2.JOB_STATE_SUCCEEDED, "done")]
 
@@ -444,16 +449,57 @@ def test_job_record_to_proto(solved: dict[str, Any]) -> None:
     assert final.WhichOneof("event") == "job" and final.job == msg
 
     assert job_state_from_proto(job_pb2.JOB_STATE_UNSPECIFIED) is None
-    assert job_state_from_proto(job_pb2.JOB_STATE_CANCELLED) == "CANCELLED"
+    assert job_state_from_proto(job_pb2.JOB_STATE_CANCELLED) is JobState.CANCELLED
     with pytest.raises(ValueError, match="unknown job state"):
         job_state_from_proto(99)
 
 
 def test_stored_scenario_to_proto() -> None:
     sc = parse_scenario(FULL)
-    stored = StoredScenario(name="every-field", revision=2, scenario_json=scenario_json(sc), sha256=sc.sha256(),
+    stored = StoredScenario(name="every-field", revision=2, scenario_json=sc.canonical_json(), sha256=sc.sha256(),
                             description="second", created_at=1_800_000_000.5, deleted=False)
     msg = stored_to_proto(stored)
     assert msg.name == "every-field" and msg.revision == 2 and msg.description == "second"
     assert msg.sha256 == sc.sha256() and msg.create_time.ToMicroseconds() == 1_800_000_000_500_000
     assert scenario_from_proto(msg.scenario) == sc
+
+
+# ----------------------------------------------------------------------------- no silent defaults
+
+
+def test_objective_kind_unspecified_in_a_present_objective_names_the_field() -> None:
+    """protobufjs turns an unknown enum string ("risk_adjusted_npv" misspelled or lower-case)
+    into 0: the server must refuse it, not solve for expected NPV."""
+    msg = scenario_to_proto(parse_scenario(FULL))
+    msg.objective.kind = scenario_pb2.OBJECTIVE_KIND_UNSPECIFIED
+    violations = _violations(msg)
+    assert [v.field for v in violations] == ["objective.kind"]
+    assert "OBJECTIVE_KIND_UNSPECIFIED" in violations[0].description
+    msg.ClearField("objective")  # no objective at all: the documented default
+    assert scenario_from_proto(msg).objective.kind == "expected_npv"
+
+
+def test_mode_unspecified_or_unknown_is_refused_everywhere() -> None:
+    msg = scenario_to_proto(parse_scenario(FULL))
+    msg.commitments[0].mode = scenario_pb2.MODE_UNSPECIFIED
+    msg.markets[1].options[0].mode = scenario_pb2.Mode.ValueType(7)
+    msg.markets[0].compliance.banned_modes.append(scenario_pb2.MODE_UNSPECIFIED)
+    fields = {v.field: v.description for v in _violations(msg)}
+    assert set(fields) == {"commitments[0].mode", "markets[1].options[0].mode", "markets[0].compliance.banned_modes[2]"}
+    assert "MODE_UNSPECIFIED" in fields["commitments[0].mode"]
+    assert "unknown enum value 7" in fields["markets[1].options[0].mode"]
+
+
+def test_previous_decision_not_entered_keeps_mode_absent() -> None:
+    msg = scenario_to_proto(parse_scenario(FULL))
+    assert msg.previous_plan.decisions[1].mode == scenario_pb2.MODE_UNSPECIFIED  # JP, not entered: valid
+    assert scenario_from_proto(msg) == parse_scenario(FULL)
+
+
+def test_currency_and_unit_travel_and_misspellings_are_reported() -> None:
+    sc = scenario_from_proto(scenario_to_proto(parse_scenario(FULL)))
+    assert (sc.currency, sc.money_unit) == ("EUR", "thousands")
+    msg = scenario_to_proto(sc)
+    msg.money_unit = "milions"
+    msg.currency = "euro"
+    assert {v.field for v in _violations(msg)} == {"money_unit", "currency"}

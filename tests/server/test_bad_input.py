@@ -12,7 +12,7 @@ from lepton_alloc.clients.client import AllocationClient, AllocationError
 from lepton_alloc.models.loader import load_builtin_example
 from lepton_alloc.proto.lepton.allocation.v1 import allocation_service_pb2 as svc
 from lepton_alloc.proto.lepton.allocation.v1 import allocation_service_pb2_grpc as svc_grpc
-from lepton_alloc.server import convert
+from lepton_alloc.proto import adapter as convert
 from lepton_alloc.server.app import RunningServer
 
 from .conftest import TINY_OPTIMUM, tiny_scenario

@@ -19,7 +19,7 @@ from lepton_alloc.clients.client import AllocationClient, AllocationError
 from lepton_alloc.models import solve_scenario
 from lepton_alloc.proto.lepton.allocation.v1 import allocation_service_pb2 as svc
 from lepton_alloc.proto.lepton.allocation.v1 import allocation_service_pb2_grpc as svc_grpc
-from lepton_alloc.server import convert
+from lepton_alloc.proto import adapter as convert
 
 from .conftest import TINY_OPTIMUM, slow_scenario, start, tiny_scenario, wait_until
 

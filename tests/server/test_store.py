@@ -166,15 +166,20 @@ def test_delete_hides_but_keeps(store, db_path):
     assert raw.execute("SELECT COUNT(*) FROM scenarios WHERE name = 'a'").fetchone()[0] == 2
     raw.close()
 
-    # re-creating starts a new live series that continues the numbering
-    r3 = store.create_scenario("a", '{"v": 3}', "s3")
-    assert r3.revision == 3 and not r3.deleted
-    assert store.get_scenario("a") == r3
-    assert [r.revision for r in store.list_revisions("a")] == [3]
-    assert [r.revision for r in store.list_revisions("a", include_deleted=True)] == [1, 2, 3]
-    assert store.update_scenario("a", "{}", "s4").revision == 4
+    # re-creating starts again at revision 1 (the contract); the deleted life is archived
+    r1 = store.create_scenario("a", '{"v": 3}', "s3")
+    assert r1.revision == 1 and not r1.deleted
+    assert store.get_scenario("a") == r1
+    assert [r.revision for r in store.list_revisions("a")] == [1]
+    assert [r.revision for r in store.list_revisions("a", include_deleted=True)] == [1]
+    archived = store.list_revisions("a#archived-1", include_deleted=True)
+    assert [(r.revision, r.deleted, r.scenario_json) for r in archived] == [(1, True, '{"v": 1}'), (2, True, '{"v": 2}')]
+    assert store.update_scenario("a", "{}", "s4").revision == 2
     listed = store.list_scenarios()[0]
-    assert [(s.name, s.revision) for s in listed] == [("a", 4), ("b", 1)]
+    assert [(s.name, s.revision) for s in listed] == [("a", 2), ("b", 1)]
+    store.delete_scenario("a")
+    assert store.create_scenario("a", "{}", "s5").revision == 1  # a second re-creation
+    assert len(store.list_revisions("a#archived-2", include_deleted=True)) == 2
 
 
 def test_list_scenarios_pagination_covers_all_exactly_once(store):

@@ -22,65 +22,72 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from google.rpc import error_details_pb2 as google_dot_rpc_dot_error__details__pb2
 from lepton_alloc.proto.lepton.allocation.v1 import job_pb2 as lepton_dot_allocation_dot_v1_dot_job__pb2
 from lepton_alloc.proto.lepton.allocation.v1 import result_pb2 as lepton_dot_allocation_dot_v1_dot_result__pb2
 from lepton_alloc.proto.lepton.allocation.v1 import scenario_pb2 as lepton_dot_allocation_dot_v1_dot_scenario__pb2
 from lepton_alloc.proto.lepton.allocation.v1 import stored_scenario_pb2 as lepton_dot_allocation_dot_v1_dot_stored__scenario__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n-lepton/allocation/v1/allocation_service.proto\x12\x14lepton.allocation.v1\x1a\x1elepton/allocation/v1/job.proto\x1a!lepton/allocation/v1/result.proto\x1a#lepton/allocation/v1/scenario.proto\x1a*lepton/allocation/v1/stored_scenario.proto\"p\n\x0cSolveOptions\x12\x1f\n\x12time_limit_seconds\x18\x01 \x01(\x01H\x00\x88\x01\x01\x12\x18\n\x0bmip_rel_gap\x18\x02 \x01(\x01H\x01\x88\x01\x01\x42\x15\n\x13_time_limit_secondsB\x0e\n\x0c_mip_rel_gap\"\xbc\x01\n\x0cSolveRequest\x12\x32\n\x08scenario\x18\x01 \x01(\x0b\x32\x1e.lepton.allocation.v1.ScenarioH\x00\x12\x39\n\x0cscenario_ref\x18\x02 \x01(\x0b\x32!.lepton.allocation.v1.ScenarioRefH\x00\x12\x33\n\x07options\x18\x03 \x01(\x0b\x32\".lepton.allocation.v1.SolveOptionsB\x08\n\x06source\"M\n\rSolveResponse\x12,\n\x06result\x18\x01 \x01(\x0b\x32\x1c.lepton.allocation.v1.Result\x12\x0e\n\x06job_id\x18\x02 \x01(\t\"\xd6\x01\n\x12SubmitSolveRequest\x12\x32\n\x08scenario\x18\x01 \x01(\x0b\x32\x1e.lepton.allocation.v1.ScenarioH\x00\x12\x39\n\x0cscenario_ref\x18\x02 \x01(\x0b\x32!.lepton.allocation.v1.ScenarioRefH\x00\x12\x33\n\x07options\x18\x03 \x01(\x0b\x32\".lepton.allocation.v1.SolveOptions\x12\x12\n\nrequest_id\x18\x04 \x01(\tB\x08\n\x06source\"=\n\x13SubmitSolveResponse\x12&\n\x03job\x18\x01 \x01(\x0b\x32\x19.lepton.allocation.v1.Job\"\x1f\n\rGetJobRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\"8\n\x0eGetJobResponse\x12&\n\x03job\x18\x01 \x01(\x0b\x32\x19.lepton.allocation.v1.Job\"g\n\x0fListJobsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12-\n\x05state\x18\x03 \x01(\x0e\x32\x1e.lepton.allocation.v1.JobState\"T\n\x10ListJobsResponse\x12\'\n\x04jobs\x18\x01 \x03(\x0b\x32\x19.lepton.allocation.v1.Job\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"!\n\x0fWatchJobRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\"A\n\x10WatchJobResponse\x12-\n\x05\x65vent\x18\x01 \x01(\x0b\x32\x1e.lepton.allocation.v1.JobEvent\"\"\n\x10\x43\x61ncelJobRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\";\n\x11\x43\x61ncelJobResponse\x12&\n\x03job\x18\x01 \x01(\x0b\x32\x19.lepton.allocation.v1.Job\"l\n\x15\x43reateScenarioRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x30\n\x08scenario\x18\x02 \x01(\x0b\x32\x1e.lepton.allocation.v1.Scenario\x12\x13\n\x0b\x64\x65scription\x18\x03 \x01(\t\"W\n\x16\x43reateScenarioResponse\x12=\n\x0fstored_scenario\x18\x01 \x01(\x0b\x32$.lepton.allocation.v1.StoredScenario\"F\n\x12GetScenarioRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x15\n\x08revision\x18\x02 \x01(\x03H\x00\x88\x01\x01\x42\x0b\n\t_revision\"T\n\x13GetScenarioResponse\x12=\n\x0fstored_scenario\x18\x01 \x01(\x0b\x32$.lepton.allocation.v1.StoredScenario\"=\n\x14ListScenariosRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"p\n\x15ListScenariosResponse\x12>\n\x10stored_scenarios\x18\x01 \x03(\x0b\x32$.lepton.allocation.v1.StoredScenario\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"l\n\x15UpdateScenarioRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x30\n\x08scenario\x18\x02 \x01(\x0b\x32\x1e.lepton.allocation.v1.Scenario\x12\x13\n\x0b\x64\x65scription\x18\x03 \x01(\t\"W\n\x16UpdateScenarioResponse\x12=\n\x0fstored_scenario\x18\x01 \x01(\x0b\x32$.lepton.allocation.v1.StoredScenario\"%\n\x15\x44\x65leteScenarioRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"\x18\n\x16\x44\x65leteScenarioResponse2\xc9\x08\n\x11\x41llocationService\x12P\n\x05Solve\x12\".lepton.allocation.v1.SolveRequest\x1a#.lepton.allocation.v1.SolveResponse\x12\x62\n\x0bSubmitSolve\x12(.lepton.allocation.v1.SubmitSolveRequest\x1a).lepton.allocation.v1.SubmitSolveResponse\x12S\n\x06GetJob\x12#.lepton.allocation.v1.GetJobRequest\x1a$.lepton.allocation.v1.GetJobResponse\x12Y\n\x08ListJobs\x12%.lepton.allocation.v1.ListJobsRequest\x1a&.lepton.allocation.v1.ListJobsResponse\x12[\n\x08WatchJob\x12%.lepton.allocation.v1.WatchJobRequest\x1a&.lepton.allocation.v1.WatchJobResponse0\x01\x12\\\n\tCancelJob\x12&.lepton.allocation.v1.CancelJobRequest\x1a\'.lepton.allocation.v1.CancelJobResponse\x12k\n\x0e\x43reateScenario\x12+.lepton.allocation.v1.CreateScenarioRequest\x1a,.lepton.allocation.v1.CreateScenarioResponse\x12\x62\n\x0bGetScenario\x12(.lepton.allocation.v1.GetScenarioRequest\x1a).lepton.allocation.v1.GetScenarioResponse\x12h\n\rListScenarios\x12*.lepton.allocation.v1.ListScenariosRequest\x1a+.lepton.allocation.v1.ListScenariosResponse\x12k\n\x0eUpdateScenario\x12+.lepton.allocation.v1.UpdateScenarioRequest\x1a,.lepton.allocation.v1.UpdateScenarioResponse\x12k\n\x0e\x44\x65leteScenario\x12+.lepton.allocation.v1.DeleteScenarioRequest\x1a,.lepton.allocation.v1.DeleteScenarioResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n-lepton/allocation/v1/allocation_service.proto\x12\x14lepton.allocation.v1\x1a\x1egoogle/rpc/error_details.proto\x1a\x1elepton/allocation/v1/job.proto\x1a!lepton/allocation/v1/result.proto\x1a#lepton/allocation/v1/scenario.proto\x1a*lepton/allocation/v1/stored_scenario.proto\"p\n\x0cSolveOptions\x12\x1f\n\x12time_limit_seconds\x18\x01 \x01(\x01H\x00\x88\x01\x01\x12\x18\n\x0bmip_rel_gap\x18\x02 \x01(\x01H\x01\x88\x01\x01\x42\x15\n\x13_time_limit_secondsB\x0e\n\x0c_mip_rel_gap\"\xd9\x01\n\x0cSolveRequest\x12\x32\n\x08scenario\x18\x01 \x01(\x0b\x32\x1e.lepton.allocation.v1.ScenarioH\x00\x12\x39\n\x0cscenario_ref\x18\x02 \x01(\x0b\x32!.lepton.allocation.v1.ScenarioRefH\x00\x12\x1b\n\x11scenario_document\x18\x04 \x01(\tH\x00\x12\x33\n\x07options\x18\x03 \x01(\x0b\x32\".lepton.allocation.v1.SolveOptionsB\x08\n\x06source\"M\n\rSolveResponse\x12,\n\x06result\x18\x01 \x01(\x0b\x32\x1c.lepton.allocation.v1.Result\x12\x0e\n\x06job_id\x18\x02 \x01(\t\"\xf3\x01\n\x12SubmitSolveRequest\x12\x32\n\x08scenario\x18\x01 \x01(\x0b\x32\x1e.lepton.allocation.v1.ScenarioH\x00\x12\x39\n\x0cscenario_ref\x18\x02 \x01(\x0b\x32!.lepton.allocation.v1.ScenarioRefH\x00\x12\x1b\n\x11scenario_document\x18\x05 \x01(\tH\x00\x12\x33\n\x07options\x18\x03 \x01(\x0b\x32\".lepton.allocation.v1.SolveOptions\x12\x12\n\nrequest_id\x18\x04 \x01(\tB\x08\n\x06source\"=\n\x13SubmitSolveResponse\x12&\n\x03job\x18\x01 \x01(\x0b\x32\x19.lepton.allocation.v1.Job\"\x1f\n\rGetJobRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\"8\n\x0eGetJobResponse\x12&\n\x03job\x18\x01 \x01(\x0b\x32\x19.lepton.allocation.v1.Job\"\x94\x01\n\x0fListJobsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12-\n\x05state\x18\x03 \x01(\x0e\x32\x1e.lepton.allocation.v1.JobState\x12+\n\x04view\x18\x04 \x01(\x0e\x32\x1d.lepton.allocation.v1.JobView\"T\n\x10ListJobsResponse\x12\'\n\x04jobs\x18\x01 \x03(\x0b\x32\x19.lepton.allocation.v1.Job\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"!\n\x0fWatchJobRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\"A\n\x10WatchJobResponse\x12-\n\x05\x65vent\x18\x01 \x01(\x0b\x32\x1e.lepton.allocation.v1.JobEvent\"\"\n\x10\x43\x61ncelJobRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\";\n\x11\x43\x61ncelJobResponse\x12&\n\x03job\x18\x01 \x01(\x0b\x32\x19.lepton.allocation.v1.Job\"\x87\x01\n\x15\x43reateScenarioRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x30\n\x08scenario\x18\x02 \x01(\x0b\x32\x1e.lepton.allocation.v1.Scenario\x12\x13\n\x0b\x64\x65scription\x18\x03 \x01(\t\x12\x19\n\x11scenario_document\x18\x04 \x01(\t\"W\n\x16\x43reateScenarioResponse\x12=\n\x0fstored_scenario\x18\x01 \x01(\x0b\x32$.lepton.allocation.v1.StoredScenario\"F\n\x12GetScenarioRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x15\n\x08revision\x18\x02 \x01(\x03H\x00\x88\x01\x01\x42\x0b\n\t_revision\"T\n\x13GetScenarioResponse\x12=\n\x0fstored_scenario\x18\x01 \x01(\x0b\x32$.lepton.allocation.v1.StoredScenario\"=\n\x14ListScenariosRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"p\n\x15ListScenariosResponse\x12>\n\x10stored_scenarios\x18\x01 \x03(\x0b\x32$.lepton.allocation.v1.StoredScenario\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\x87\x01\n\x15UpdateScenarioRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x30\n\x08scenario\x18\x02 \x01(\x0b\x32\x1e.lepton.allocation.v1.Scenario\x12\x13\n\x0b\x64\x65scription\x18\x03 \x01(\t\x12\x19\n\x11scenario_document\x18\x04 \x01(\t\"W\n\x16UpdateScenarioResponse\x12=\n\x0fstored_scenario\x18\x01 \x01(\x0b\x32$.lepton.allocation.v1.StoredScenario\"%\n\x15\x44\x65leteScenarioRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"\x18\n\x16\x44\x65leteScenarioResponse\"t\n\x17ValidateScenarioRequest\x12\x32\n\x08scenario\x18\x01 \x01(\x0b\x32\x1e.lepton.allocation.v1.ScenarioH\x00\x12\x1b\n\x11scenario_document\x18\x02 \x01(\tH\x00\x42\x08\n\x06source\"\xab\x01\n\x18ValidateScenarioResponse\x12\r\n\x05valid\x18\x01 \x01(\x08\x12*\n\nviolations\x18\x02 \x01(\x0b\x32\x16.google.rpc.BadRequest\x12\x17\n\x0fscenario_sha256\x18\x03 \x01(\t\x12;\n\nmodel_size\x18\x04 \x01(\x0b\x32\'.lepton.allocation.v1.ModelSizeEstimate\"d\n\x11ModelSizeEstimate\x12\x0f\n\x07markets\x18\x01 \x01(\x05\x12\r\n\x05years\x18\x02 \x01(\x05\x12\x18\n\x10growth_scenarios\x18\x03 \x01(\x05\x12\x15\n\rentry_columns\x18\x04 \x01(\x03\x32\xbc\t\n\x11\x41llocationService\x12P\n\x05Solve\x12\".lepton.allocation.v1.SolveRequest\x1a#.lepton.allocation.v1.SolveResponse\x12\x62\n\x0bSubmitSolve\x12(.lepton.allocation.v1.SubmitSolveRequest\x1a).lepton.allocation.v1.SubmitSolveResponse\x12S\n\x06GetJob\x12#.lepton.allocation.v1.GetJobRequest\x1a$.lepton.allocation.v1.GetJobResponse\x12Y\n\x08ListJobs\x12%.lepton.allocation.v1.ListJobsRequest\x1a&.lepton.allocation.v1.ListJobsResponse\x12[\n\x08WatchJob\x12%.lepton.allocation.v1.WatchJobRequest\x1a&.lepton.allocation.v1.WatchJobResponse0\x01\x12\\\n\tCancelJob\x12&.lepton.allocation.v1.CancelJobRequest\x1a\'.lepton.allocation.v1.CancelJobResponse\x12k\n\x0e\x43reateScenario\x12+.lepton.allocation.v1.CreateScenarioRequest\x1a,.lepton.allocation.v1.CreateScenarioResponse\x12\x62\n\x0bGetScenario\x12(.lepton.allocation.v1.GetScenarioRequest\x1a).lepton.allocation.v1.GetScenarioResponse\x12h\n\rListScenarios\x12*.lepton.allocation.v1.ListScenariosRequest\x1a+.lepton.allocation.v1.ListScenariosResponse\x12k\n\x0eUpdateScenario\x12+.lepton.allocation.v1.UpdateScenarioRequest\x1a,.lepton.allocation.v1.UpdateScenarioResponse\x12k\n\x0e\x44\x65leteScenario\x12+.lepton.allocation.v1.DeleteScenarioRequest\x1a,.lepton.allocation.v1.DeleteScenarioResponse\x12q\n\x10ValidateScenario\x12-.lepton.allocation.v1.ValidateScenarioRequest\x1a..lepton.allocation.v1.ValidateScenarioResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'lepton.allocation.v1.allocation_service_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_SOLVEOPTIONS']._serialized_start=219
-  _globals['_SOLVEOPTIONS']._serialized_end=331
-  _globals['_SOLVEREQUEST']._serialized_start=334
-  _globals['_SOLVEREQUEST']._serialized_end=522
-  _globals['_SOLVERESPONSE']._serialized_start=524
-  _globals['_SOLVERESPONSE']._serialized_end=601
-  _globals['_SUBMITSOLVEREQUEST']._serialized_start=604
-  _globals['_SUBMITSOLVEREQUEST']._serialized_end=818
-  _globals['_SUBMITSOLVERESPONSE']._serialized_start=820
-  _globals['_SUBMITSOLVERESPONSE']._serialized_end=881
-  _globals['_GETJOBREQUEST']._serialized_start=883
-  _globals['_GETJOBREQUEST']._serialized_end=914
-  _globals['_GETJOBRESPONSE']._serialized_start=916
-  _globals['_GETJOBRESPONSE']._serialized_end=972
-  _globals['_LISTJOBSREQUEST']._serialized_start=974
-  _globals['_LISTJOBSREQUEST']._serialized_end=1077
-  _globals['_LISTJOBSRESPONSE']._serialized_start=1079
-  _globals['_LISTJOBSRESPONSE']._serialized_end=1163
-  _globals['_WATCHJOBREQUEST']._serialized_start=1165
-  _globals['_WATCHJOBREQUEST']._serialized_end=1198
-  _globals['_WATCHJOBRESPONSE']._serialized_start=1200
-  _globals['_WATCHJOBRESPONSE']._serialized_end=1265
-  _globals['_CANCELJOBREQUEST']._serialized_start=1267
-  _globals['_CANCELJOBREQUEST']._serialized_end=1301
-  _globals['_CANCELJOBRESPONSE']._serialized_start=1303
-  _globals['_CANCELJOBRESPONSE']._serialized_end=1362
-  _globals['_CREATESCENARIOREQUEST']._serialized_start=1364
-  _globals['_CREATESCENARIOREQUEST']._serialized_end=1472
-  _globals['_CREATESCENARIORESPONSE']._serialized_start=1474
-  _globals['_CREATESCENARIORESPONSE']._serialized_end=1561
-  _globals['_GETSCENARIOREQUEST']._serialized_start=1563
-  _globals['_GETSCENARIOREQUEST']._serialized_end=1633
-  _globals['_GETSCENARIORESPONSE']._serialized_start=1635
-  _globals['_GETSCENARIORESPONSE']._serialized_end=1719
-  _globals['_LISTSCENARIOSREQUEST']._serialized_start=1721
-  _globals['_LISTSCENARIOSREQUEST']._serialized_end=1782
-  _globals['_LISTSCENARIOSRESPONSE']._serialized_start=1784
-  _globals['_LISTSCENARIOSRESPONSE']._serialized_end=1896
-  _globals['_UPDATESCENARIOREQUEST']._serialized_start=1898
-  _globals['_UPDATESCENARIOREQUEST']._serialized_end=2006
-  _globals['_UPDATESCENARIORESPONSE']._serialized_start=2008
-  _globals['_UPDATESCENARIORESPONSE']._serialized_end=2095
-  _globals['_DELETESCENARIOREQUEST']._serialized_start=2097
-  _globals['_DELETESCENARIOREQUEST']._serialized_end=2134
-  _globals['_DELETESCENARIORESPONSE']._serialized_start=2136
-  _globals['_DELETESCENARIORESPONSE']._serialized_end=2160
-  _globals['_ALLOCATIONSERVICE']._serialized_start=2163
-  _globals['_ALLOCATIONSERVICE']._serialized_end=3260
+  _globals['_SOLVEOPTIONS']._serialized_start=251
+  _globals['_SOLVEOPTIONS']._serialized_end=363
+  _globals['_SOLVEREQUEST']._serialized_start=366
+  _globals['_SOLVEREQUEST']._serialized_end=583
+  _globals['_SOLVERESPONSE']._serialized_start=585
+  _globals['_SOLVERESPONSE']._serialized_end=662
+  _globals['_SUBMITSOLVEREQUEST']._serialized_start=665
+  _globals['_SUBMITSOLVEREQUEST']._serialized_end=908
+  _globals['_SUBMITSOLVERESPONSE']._serialized_start=910
+  _globals['_SUBMITSOLVERESPONSE']._serialized_end=971
+  _globals['_GETJOBREQUEST']._serialized_start=973
+  _globals['_GETJOBREQUEST']._serialized_end=1004
+  _globals['_GETJOBRESPONSE']._serialized_start=1006
+  _globals['_GETJOBRESPONSE']._serialized_end=1062
+  _globals['_LISTJOBSREQUEST']._serialized_start=1065
+  _globals['_LISTJOBSREQUEST']._serialized_end=1213
+  _globals['_LISTJOBSRESPONSE']._serialized_start=1215
+  _globals['_LISTJOBSRESPONSE']._serialized_end=1299
+  _globals['_WATCHJOBREQUEST']._serialized_start=1301
+  _globals['_WATCHJOBREQUEST']._serialized_end=1334
+  _globals['_WATCHJOBRESPONSE']._serialized_start=1336
+  _globals['_WATCHJOBRESPONSE']._serialized_end=1401
+  _globals['_CANCELJOBREQUEST']._serialized_start=1403
+  _globals['_CANCELJOBREQUEST']._serialized_end=1437
+  _globals['_CANCELJOBRESPONSE']._serialized_start=1439
+  _globals['_CANCELJOBRESPONSE']._serialized_end=1498
+  _globals['_CREATESCENARIOREQUEST']._serialized_start=1501
+  _globals['_CREATESCENARIOREQUEST']._serialized_end=1636
+  _globals['_CREATESCENARIORESPONSE']._serialized_start=1638
+  _globals['_CREATESCENARIORESPONSE']._serialized_end=1725
+  _globals['_GETSCENARIOREQUEST']._serialized_start=1727
+  _globals['_GETSCENARIOREQUEST']._serialized_end=1797
+  _globals['_GETSCENARIORESPONSE']._serialized_start=1799
+  _globals['_GETSCENARIORESPONSE']._serialized_end=1883
+  _globals['_LISTSCENARIOSREQUEST']._serialized_start=1885
+  _globals['_LISTSCENARIOSREQUEST']._serialized_end=1946
+  _globals['_LISTSCENARIOSRESPONSE']._serialized_start=1948
+  _globals['_LISTSCENARIOSRESPONSE']._serialized_end=2060
+  _globals['_UPDATESCENARIOREQUEST']._serialized_start=2063
+  _globals['_UPDATESCENARIOREQUEST']._serialized_end=2198
+  _globals['_UPDATESCENARIORESPONSE']._serialized_start=2200
+  _globals['_UPDATESCENARIORESPONSE']._serialized_end=2287
+  _globals['_DELETESCENARIOREQUEST']._serialized_start=2289
+  _globals['_DELETESCENARIOREQUEST']._serialized_end=2326
+  _globals['_DELETESCENARIORESPONSE']._serialized_start=2328
+  _globals['_DELETESCENARIORESPONSE']._serialized_end=2352
+  _globals['_VALIDATESCENARIOREQUEST']._serialized_start=2354
+  _globals['_VALIDATESCENARIOREQUEST']._serialized_end=2470
+  _globals['_VALIDATESCENARIORESPONSE']._serialized_start=2473
+  _globals['_VALIDATESCENARIORESPONSE']._serialized_end=2644
+  _globals['_MODELSIZEESTIMATE']._serialized_start=2646
+  _globals['_MODELSIZEESTIMATE']._serialized_end=2746
+  _globals['_ALLOCATIONSERVICE']._serialized_start=2749
+  _globals['_ALLOCATIONSERVICE']._serialized_end=3961
 # @@protoc_insertion_point(module_scope)

@@ -10,12 +10,19 @@ request, e.g. `options.time_limit_seconds`); NOT_FOUND for an unknown job or sto
 ALREADY_EXISTS for a name or request_id already taken; RESOURCE_EXHAUSTED when the solve
 queue is full; UNAVAILABLE while the server shuts down. An infeasible or time-limited solve
 is not an error: its Result carries the status.
+
+A scenario can be sent three ways: as a `Scenario` message, as `scenario_document` (the
+text of a scenario file, YAML or JSON, exactly what the CLI reads: the easiest form for a
+generic tool such as `buf curl`, and the only one in which a misspelled key or an unknown
+enum name is reported rather than silently dropped by the caller's protobuf library), or
+as a reference to a stored scenario. The model and every scenario field: docs/model.md.
 """
 
 from collections import abc as _abc
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from google.protobuf.internal import containers as _containers
+from google.rpc import error_details_pb2 as _error_details_pb2
 from lepton_alloc.proto.lepton.allocation.v1 import job_pb2 as _job_pb2
 from lepton_alloc.proto.lepton.allocation.v1 import result_pb2 as _result_pb2
 from lepton_alloc.proto.lepton.allocation.v1 import scenario_pb2 as _scenario_pb2
@@ -74,7 +81,12 @@ class SolveRequest(_message.Message):
 
     SCENARIO_FIELD_NUMBER: _builtins.int
     SCENARIO_REF_FIELD_NUMBER: _builtins.int
+    SCENARIO_DOCUMENT_FIELD_NUMBER: _builtins.int
     OPTIONS_FIELD_NUMBER: _builtins.int
+    scenario_document: _builtins.str
+    """The text of a scenario file (YAML or JSON, the file format of docs/model.md section 1),
+    validated by the server; violations name the same field paths as for the file.
+    """
     @_builtins.property
     def scenario(self) -> _scenario_pb2.Scenario:
         """An inline scenario, validated by the server."""
@@ -92,13 +104,14 @@ class SolveRequest(_message.Message):
         *,
         scenario: _scenario_pb2.Scenario | None = ...,
         scenario_ref: _stored_scenario_pb2.ScenarioRef | None = ...,
+        scenario_document: _builtins.str = ...,
         options: Global___SolveOptions | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["options", b"options", "scenario", b"scenario", "scenario_ref", b"scenario_ref", "source", b"source"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["options", b"options", "scenario", b"scenario", "scenario_document", b"scenario_document", "scenario_ref", b"scenario_ref", "source", b"source"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["options", b"options", "scenario", b"scenario", "scenario_ref", b"scenario_ref", "source", b"source"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["options", b"options", "scenario", b"scenario", "scenario_document", b"scenario_document", "scenario_ref", b"scenario_ref", "source", b"source"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_source: _TypeAlias = _typing.Literal["scenario", "scenario_ref"]  # noqa: Y015
+    _WhichOneofReturnType_source: _TypeAlias = _typing.Literal["scenario", "scenario_ref", "scenario_document"]  # noqa: Y015
     _WhichOneofArgType_source: _TypeAlias = _typing.Literal["source", b"source"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_source) -> _WhichOneofReturnType_source | None: ...
 
@@ -140,8 +153,13 @@ class SubmitSolveRequest(_message.Message):
 
     SCENARIO_FIELD_NUMBER: _builtins.int
     SCENARIO_REF_FIELD_NUMBER: _builtins.int
+    SCENARIO_DOCUMENT_FIELD_NUMBER: _builtins.int
     OPTIONS_FIELD_NUMBER: _builtins.int
     REQUEST_ID_FIELD_NUMBER: _builtins.int
+    scenario_document: _builtins.str
+    """The text of a scenario file (YAML or JSON), validated by the server before the job is
+    queued.
+    """
     request_id: _builtins.str
     """Client-chosen idempotency key; empty: none. A retry with the same key and the same
     request returns the job created first; the same key with a different request is
@@ -164,14 +182,15 @@ class SubmitSolveRequest(_message.Message):
         *,
         scenario: _scenario_pb2.Scenario | None = ...,
         scenario_ref: _stored_scenario_pb2.ScenarioRef | None = ...,
+        scenario_document: _builtins.str = ...,
         options: Global___SolveOptions | None = ...,
         request_id: _builtins.str = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["options", b"options", "scenario", b"scenario", "scenario_ref", b"scenario_ref", "source", b"source"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["options", b"options", "scenario", b"scenario", "scenario_document", b"scenario_document", "scenario_ref", b"scenario_ref", "source", b"source"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["options", b"options", "request_id", b"request_id", "scenario", b"scenario", "scenario_ref", b"scenario_ref", "source", b"source"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["options", b"options", "request_id", b"request_id", "scenario", b"scenario", "scenario_document", b"scenario_document", "scenario_ref", b"scenario_ref", "source", b"source"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_source: _TypeAlias = _typing.Literal["scenario", "scenario_ref"]  # noqa: Y015
+    _WhichOneofReturnType_source: _TypeAlias = _typing.Literal["scenario", "scenario_ref", "scenario_document"]  # noqa: Y015
     _WhichOneofArgType_source: _TypeAlias = _typing.Literal["source", b"source"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_source) -> _WhichOneofReturnType_source | None: ...
 
@@ -256,22 +275,26 @@ class ListJobsRequest(_message.Message):
     PAGE_SIZE_FIELD_NUMBER: _builtins.int
     PAGE_TOKEN_FIELD_NUMBER: _builtins.int
     STATE_FIELD_NUMBER: _builtins.int
+    VIEW_FIELD_NUMBER: _builtins.int
     page_size: _builtins.int
     """Maximum number of jobs to return, 1..1000; 0: the server's default (50)."""
     page_token: _builtins.str
     """next_page_token of the previous page; empty: the first page."""
     state: _job_pb2.JobState.ValueType
     """Only jobs in this state; JOB_STATE_UNSPECIFIED: every state."""
+    view: _job_pb2.JobView.ValueType
+    """How much of each job to return; unspecified: JOB_VIEW_SUMMARY."""
     def __init__(
         self,
         *,
         page_size: _builtins.int = ...,
         page_token: _builtins.str = ...,
         state: _job_pb2.JobState.ValueType = ...,
+        view: _job_pb2.JobView.ValueType = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["page_size", b"page_size", "page_token", b"page_token", "state", b"state"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["page_size", b"page_size", "page_token", b"page_token", "state", b"state", "view", b"view"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -408,13 +431,16 @@ class CreateScenarioRequest(_message.Message):
     NAME_FIELD_NUMBER: _builtins.int
     SCENARIO_FIELD_NUMBER: _builtins.int
     DESCRIPTION_FIELD_NUMBER: _builtins.int
+    SCENARIO_DOCUMENT_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """Store name, 1..64 characters of [A-Za-z0-9_.-]; must not be taken."""
     description: _builtins.str
     """Free-text note on this revision."""
+    scenario_document: _builtins.str
+    """The text of a scenario file (YAML or JSON); set this or `scenario`."""
     @_builtins.property
     def scenario(self) -> _scenario_pb2.Scenario:
-        """The scenario, validated by the server."""
+        """The scenario, validated by the server; set this or `scenario_document`."""
 
     def __init__(
         self,
@@ -422,10 +448,11 @@ class CreateScenarioRequest(_message.Message):
         name: _builtins.str = ...,
         scenario: _scenario_pb2.Scenario | None = ...,
         description: _builtins.str = ...,
+        scenario_document: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["scenario", b"scenario"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["description", b"description", "name", b"name", "scenario", b"scenario"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["description", b"description", "name", b"name", "scenario", b"scenario", "scenario_document", b"scenario_document"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -570,13 +597,18 @@ class UpdateScenarioRequest(_message.Message):
     NAME_FIELD_NUMBER: _builtins.int
     SCENARIO_FIELD_NUMBER: _builtins.int
     DESCRIPTION_FIELD_NUMBER: _builtins.int
+    SCENARIO_DOCUMENT_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """Store name of an existing scenario."""
     description: _builtins.str
     """Free-text note on the new revision."""
+    scenario_document: _builtins.str
+    """The text of a scenario file (YAML or JSON); set this or `scenario`."""
     @_builtins.property
     def scenario(self) -> _scenario_pb2.Scenario:
-        """The new scenario, validated by the server; replaces the whole scenario."""
+        """The new scenario, validated by the server; replaces the whole scenario. Set this or
+        `scenario_document`.
+        """
 
     def __init__(
         self,
@@ -584,10 +616,11 @@ class UpdateScenarioRequest(_message.Message):
         name: _builtins.str = ...,
         scenario: _scenario_pb2.Scenario | None = ...,
         description: _builtins.str = ...,
+        scenario_document: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["scenario", b"scenario"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["description", b"description", "name", b"name", "scenario", b"scenario"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["description", b"description", "name", b"name", "scenario", b"scenario", "scenario_document", b"scenario_document"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -655,3 +688,109 @@ class DeleteScenarioResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___DeleteScenarioResponse: _TypeAlias = DeleteScenarioResponse  # noqa: Y015
+
+@_typing.final
+class ValidateScenarioRequest(_message.Message):
+    """Request of ValidateScenario."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SCENARIO_FIELD_NUMBER: _builtins.int
+    SCENARIO_DOCUMENT_FIELD_NUMBER: _builtins.int
+    scenario_document: _builtins.str
+    """The text of a scenario file (YAML or JSON)."""
+    @_builtins.property
+    def scenario(self) -> _scenario_pb2.Scenario:
+        """A scenario message."""
+
+    def __init__(
+        self,
+        *,
+        scenario: _scenario_pb2.Scenario | None = ...,
+        scenario_document: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["scenario", b"scenario", "scenario_document", b"scenario_document", "source", b"source"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["scenario", b"scenario", "scenario_document", b"scenario_document", "source", b"source"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType_source: _TypeAlias = _typing.Literal["scenario", "scenario_document"]  # noqa: Y015
+    _WhichOneofArgType_source: _TypeAlias = _typing.Literal["source", b"source"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType_source) -> _WhichOneofReturnType_source | None: ...
+
+Global___ValidateScenarioRequest: _TypeAlias = ValidateScenarioRequest  # noqa: Y015
+
+@_typing.final
+class ValidateScenarioResponse(_message.Message):
+    """Response of ValidateScenario."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    VALID_FIELD_NUMBER: _builtins.int
+    VIOLATIONS_FIELD_NUMBER: _builtins.int
+    SCENARIO_SHA256_FIELD_NUMBER: _builtins.int
+    MODEL_SIZE_FIELD_NUMBER: _builtins.int
+    valid: _builtins.bool
+    """True when the scenario has no violation."""
+    scenario_sha256: _builtins.str
+    """SHA-256 of the scenario's canonical JSON form (the hash a solve of it reports); empty
+    when invalid.
+    """
+    @_builtins.property
+    def violations(self) -> _error_details_pb2.BadRequest:
+        """Every violation, each with its field path in the scenario file (the same paths and
+        descriptions an INVALID_ARGUMENT of Solve carries); empty when valid.
+        """
+
+    @_builtins.property
+    def model_size(self) -> Global___ModelSizeEstimate:
+        """Size of the model a solve would build; absent when invalid."""
+
+    def __init__(
+        self,
+        *,
+        valid: _builtins.bool = ...,
+        violations: _error_details_pb2.BadRequest | None = ...,
+        scenario_sha256: _builtins.str = ...,
+        model_size: Global___ModelSizeEstimate | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["model_size", b"model_size", "violations", b"violations"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["model_size", b"model_size", "scenario_sha256", b"scenario_sha256", "valid", b"valid", "violations", b"violations"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ValidateScenarioResponse: _TypeAlias = ValidateScenarioResponse  # noqa: Y015
+
+@_typing.final
+class ModelSizeEstimate(_message.Message):
+    """The size of the model a scenario gives, known before it is built (docs/model.md 2.1)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MARKETS_FIELD_NUMBER: _builtins.int
+    YEARS_FIELD_NUMBER: _builtins.int
+    GROWTH_SCENARIOS_FIELD_NUMBER: _builtins.int
+    ENTRY_COLUMNS_FIELD_NUMBER: _builtins.int
+    markets: _builtins.int
+    """Number of markets."""
+    years: _builtins.int
+    """Planning horizon in years."""
+    growth_scenarios: _builtins.int
+    """Number of growth scenarios."""
+    entry_columns: _builtins.int
+    """Binary entry columns x[o, entry year] over the allowed (market, option, year) triples."""
+    def __init__(
+        self,
+        *,
+        markets: _builtins.int = ...,
+        years: _builtins.int = ...,
+        growth_scenarios: _builtins.int = ...,
+        entry_columns: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["entry_columns", b"entry_columns", "growth_scenarios", b"growth_scenarios", "markets", b"markets", "years", b"years"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ModelSizeEstimate: _TypeAlias = ModelSizeEstimate  # noqa: Y015

@@ -90,6 +90,11 @@ class AllocationServiceStub:
                 request_serializer=lepton_dot_allocation_dot_v1_dot_allocation__service__pb2.DeleteScenarioRequest.SerializeToString,
                 response_deserializer=lepton_dot_allocation_dot_v1_dot_allocation__service__pb2.DeleteScenarioResponse.FromString,
                 _registered_method=True)
+        self.ValidateScenario = channel.unary_unary(
+                '/lepton.allocation.v1.AllocationService/ValidateScenario',
+                request_serializer=lepton_dot_allocation_dot_v1_dot_allocation__service__pb2.ValidateScenarioRequest.SerializeToString,
+                response_deserializer=lepton_dot_allocation_dot_v1_dot_allocation__service__pb2.ValidateScenarioResponse.FromString,
+                _registered_method=True)
 
 
 class AllocationServiceServicer:
@@ -177,6 +182,14 @@ class AllocationServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ValidateScenario(self, request, context):
+        """Validates a scenario without storing or solving it: answers every violation, or the
+        size of the model a solve would build. A scenario with violations is a successful call.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AllocationServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -234,6 +247,11 @@ def add_AllocationServiceServicer_to_server(servicer, server):
                     servicer.DeleteScenario,
                     request_deserializer=lepton_dot_allocation_dot_v1_dot_allocation__service__pb2.DeleteScenarioRequest.FromString,
                     response_serializer=lepton_dot_allocation_dot_v1_dot_allocation__service__pb2.DeleteScenarioResponse.SerializeToString,
+            ),
+            'ValidateScenario': grpc.unary_unary_rpc_method_handler(
+                    servicer.ValidateScenario,
+                    request_deserializer=lepton_dot_allocation_dot_v1_dot_allocation__service__pb2.ValidateScenarioRequest.FromString,
+                    response_serializer=lepton_dot_allocation_dot_v1_dot_allocation__service__pb2.ValidateScenarioResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -534,6 +552,33 @@ class AllocationService:
             '/lepton.allocation.v1.AllocationService/DeleteScenario',
             lepton_dot_allocation_dot_v1_dot_allocation__service__pb2.DeleteScenarioRequest.SerializeToString,
             lepton_dot_allocation_dot_v1_dot_allocation__service__pb2.DeleteScenarioResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ValidateScenario(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/lepton.allocation.v1.AllocationService/ValidateScenario',
+            lepton_dot_allocation_dot_v1_dot_allocation__service__pb2.ValidateScenarioRequest.SerializeToString,
+            lepton_dot_allocation_dot_v1_dot_allocation__service__pb2.ValidateScenarioResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -10,6 +10,12 @@ request, e.g. `options.time_limit_seconds`); NOT_FOUND for an unknown job or sto
 ALREADY_EXISTS for a name or request_id already taken; RESOURCE_EXHAUSTED when the solve
 queue is full; UNAVAILABLE while the server shuts down. An infeasible or time-limited solve
 is not an error: its Result carries the status.
+
+A scenario can be sent three ways: as a `Scenario` message, as `scenario_document` (the
+text of a scenario file, YAML or JSON, exactly what the CLI reads: the easiest form for a
+generic tool such as `buf curl`, and the only one in which a misspelled key or an unknown
+enum name is reported rather than silently dropped by the caller's protobuf library), or
+as a reference to a stored scenario. The model and every scenario field: docs/model.md.
 """
 
 from collections import abc as _abc
@@ -71,6 +77,10 @@ class AllocationServiceStub:
     """Stores a new revision of an existing scenario; earlier revisions are kept."""
     DeleteScenario: _grpc.UnaryUnaryMultiCallable[_allocation_service_pb2.DeleteScenarioRequest, _allocation_service_pb2.DeleteScenarioResponse]
     """Deletes a stored scenario with all its revisions; jobs that used it are kept."""
+    ValidateScenario: _grpc.UnaryUnaryMultiCallable[_allocation_service_pb2.ValidateScenarioRequest, _allocation_service_pb2.ValidateScenarioResponse]
+    """Validates a scenario without storing or solving it: answers every violation, or the
+    size of the model a solve would build. A scenario with violations is a successful call.
+    """
 
 @_typing.type_check_only
 class AllocationServiceAsyncStub(AllocationServiceStub):
@@ -106,6 +116,10 @@ class AllocationServiceAsyncStub(AllocationServiceStub):
     """Stores a new revision of an existing scenario; earlier revisions are kept."""
     DeleteScenario: _aio.UnaryUnaryMultiCallable[_allocation_service_pb2.DeleteScenarioRequest, _allocation_service_pb2.DeleteScenarioResponse]  # type: ignore[assignment]
     """Deletes a stored scenario with all its revisions; jobs that used it are kept."""
+    ValidateScenario: _aio.UnaryUnaryMultiCallable[_allocation_service_pb2.ValidateScenarioRequest, _allocation_service_pb2.ValidateScenarioResponse]  # type: ignore[assignment]
+    """Validates a scenario without storing or solving it: answers every violation, or the
+    size of the model a solve would build. A scenario with violations is a successful call.
+    """
 
 class AllocationServiceServicer(metaclass=_abc_1.ABCMeta):
     """Solves market-entry allocation scenarios and stores named scenarios."""
@@ -204,5 +218,15 @@ class AllocationServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_allocation_service_pb2.DeleteScenarioResponse, _abc.Awaitable[_allocation_service_pb2.DeleteScenarioResponse]]:
         """Deletes a stored scenario with all its revisions; jobs that used it are kept."""
+
+    @_abc_1.abstractmethod
+    def ValidateScenario(
+        self,
+        request: _allocation_service_pb2.ValidateScenarioRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_allocation_service_pb2.ValidateScenarioResponse, _abc.Awaitable[_allocation_service_pb2.ValidateScenarioResponse]]:
+        """Validates a scenario without storing or solving it: answers every violation, or the
+        size of the model a solve would build. A scenario with violations is a successful call.
+        """
 
 def add_AllocationServiceServicer_to_server(servicer: AllocationServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

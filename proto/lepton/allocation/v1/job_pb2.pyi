@@ -63,6 +63,34 @@ JOB_STATE_CANCELLED: JobState.ValueType  # 5
 """Cancelled by a client; `result` holds the best plan found before, when there was one."""
 Global___JobState: _TypeAlias = JobState  # noqa: Y015
 
+class _JobView:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _JobViewEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_JobView.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    JOB_VIEW_UNSPECIFIED: _JobView.ValueType  # 0
+    """Not set: JOB_VIEW_SUMMARY (AIP-157: the smaller view is the default)."""
+    JOB_VIEW_SUMMARY: _JobView.ValueType  # 1
+    """Everything but the result's per-market and per-year breakdowns: state, history, last
+    progress, and the result's status, objective, bound, gap, KPIs and timings.
+    """
+    JOB_VIEW_FULL: _JobView.ValueType  # 2
+    """The whole job, the full result included (as GetJob returns it)."""
+
+class JobView(_JobView, metaclass=_JobViewEnumTypeWrapper):
+    """How much of a job ListJobs returns."""
+
+JOB_VIEW_UNSPECIFIED: JobView.ValueType  # 0
+"""Not set: JOB_VIEW_SUMMARY (AIP-157: the smaller view is the default)."""
+JOB_VIEW_SUMMARY: JobView.ValueType  # 1
+"""Everything but the result's per-market and per-year breakdowns: state, history, last
+progress, and the result's status, objective, bound, gap, KPIs and timings.
+"""
+JOB_VIEW_FULL: JobView.ValueType  # 2
+"""The whole job, the full result included (as GetJob returns it)."""
+Global___JobView: _TypeAlias = JobView  # noqa: Y015
+
 class _ProgressKind:
     ValueType = _typing.NewType("ValueType", _builtins.int)
     V: _TypeAlias = ValueType  # noqa: Y015
@@ -218,9 +246,9 @@ class JobProgress(_message.Message):
     kind: Global___ProgressKind.ValueType
     """What triggered this report."""
     objective: _builtins.float
-    """Objective of the best plan found so far, USD millions; absent before the first plan."""
+    """Objective of the best plan found so far, money; absent before the first plan."""
     best_bound: _builtins.float
-    """Best proven bound on the objective, USD millions; absent when unknown."""
+    """Best proven bound on the objective, money; absent when unknown."""
     gap: _builtins.float
     """Relative gap between objective and best_bound, fraction; absent when unknown."""
     elapsed_seconds: _builtins.float

@@ -1,0 +1,408 @@
+"""The one proto ⇄ domain adapter of ``lepton.allocation.v1``, typed both ways.
+
+Server and client both convert through this module, and nothing else maps messages to domain
+types. It imports the light domain types only (:mod:`lepton_alloc.models.scenario`,
+``.result``, ``.status``: pydantic and the standard library), never the solver stack.
+
+Scenarios are not converted field by field by hand: the proto messages use the scenario file's
+field names and nesting, so both directions walk the declarations.
+
+* proto -> domain: :func:`scenario_data` turns a message into the plain data a scenario file
+  with the same content would hold (``ListFields`` gives exactly the fields that are set: a
+  plain scalar at zero is absent, as the file's defaults for those fields are zero), and
+  :func:`scenario_from_proto` validates that data once with the file's own rules, so every
+  violation names the file's path (``markets[3].options[0].margin``). An enum left at
+  ``*_UNSPECIFIED`` inside a present message is passed on as its name, so validation reports
+  the field instead of filling in a default; only a field whose absence has a meaning of its
+  own in the file (``previous_plan.decisions[].mode``) reads 0 as absent.
+* domain -> proto: :func:`scenario_to_proto` walks the scenario's canonical form.
+
+Result records and their proto messages share field names; :func:`_check_same_fields` verifies
+that at import time, so adding a field on one side only fails at once.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from google.protobuf.descriptor import EnumDescriptor
+from google.protobuf.message import Message
+from google.protobuf.timestamp_pb2 import Timestamp
+from google.rpc import error_details_pb2
+
+from pydantic import BaseModel
+
+from lepton_alloc.models import scenario as scenario_module
+from lepton_alloc.models.result import (
+    Kpis,
+    MarketDecision,
+    MarketYear,
+    ModelSize,
+    Result,
+    ShadowPrice,
+    Timings,
+    YearTotal,
+)
+from lepton_alloc.models.scenario import (
+    FieldViolation,
+    Mode,
+    Scenario,
+    parse_scenario,
+)
+from lepton_alloc.models.status import JobState, Progress, ProgressKind, SolveStatus
+
+from .lepton.allocation.v1 import job_pb2, result_pb2, scenario_pb2
+
+__all__ = [
+    "bad_request_to_violations", "job_state_from_proto", "job_state_to_proto", "progress_from_proto",
+    "progress_to_proto", "result_from_proto", "result_to_proto", "scenario_data", "scenario_dict_to_proto", "scenario_from_proto",
+    "scenario_to_proto", "timestamp", "timestamp_seconds", "violations_to_bad_request",
+]
+
+# Fields whose enum at 0 means "absent" in the file's sense (see the module docstring).
+_ABSENT_WHEN_UNSPECIFIED = {("PreviousDecision", "mode")}  # models.scenario.PreviousDecision.mode: None
+
+
+# ============================================================================ enums
+
+
+def _prefix(enum: EnumDescriptor) -> str:
+    """``ObjectiveKind`` -> ``OBJECTIVE_KIND_`` (buf's ENUM_VALUE_PREFIX rule)."""
+    out = "".join(f"_{c}" if c.isupper() and k else c for k, c in enumerate(enum.name)).upper()
+    return out + "_"
+
+
+def _enum_name(enum: EnumDescriptor, number: int) -> str:
+    """The file's word for an enum number (``MODE_BUILD`` -> ``build``); an unspecified or
+    unknown number becomes a word validation rejects with the field's path."""
+    value = enum.values_by_number.get(number)
+    if value is None:
+        return f"<unknown enum value {number}>"
+    if number == 0:
+        return value.name  # e.g. "OBJECTIVE_KIND_UNSPECIFIED": never silently a default
+    return value.name.removeprefix(_prefix(enum)).lower()
+
+
+def _enum_number(enum: EnumDescriptor, word: str) -> int:
+    return enum.values_by_name[_prefix(enum) + word.upper()].number
+
+
+def _check_enum_mapping(domain: Iterable[Any], proto: Any) -> dict[Any, int]:
+    """Domain enum member -> proto number, checked both ways (every member on each side)."""
+    descriptor = proto.DESCRIPTOR
+    mapping = {m: _enum_number(descriptor, m.value) for m in domain}
+    names = {v.name for v in descriptor.values if v.number != 0}
+    missing = names - {descriptor.values_by_number[n].name for n in mapping.values()}
+    if missing:
+        raise ImportError(f"proto enum {descriptor.name} has values without a domain member: {sorted(missing)}")
+    return mapping
+
+
+_STATUS_TO_PB = _check_enum_mapping(SolveStatus, result_pb2.SolveStatus)
+_PB_TO_STATUS = {v: k for k, v in _STATUS_TO_PB.items()}
+_JOB_STATE_TO_PB = _check_enum_mapping(JobState, job_pb2.JobState)
+_PB_TO_JOB_STATE = {v: k for k, v in _JOB_STATE_TO_PB.items()}
+_PROGRESS_TO_PB = _check_enum_mapping(ProgressKind, job_pb2.ProgressKind)
+_PB_TO_PROGRESS = {v: k for k, v in _PROGRESS_TO_PB.items()}
+_MODE_TO_PB = _check_enum_mapping(Mode, scenario_pb2.Mode)
+_PB_TO_MODE = {v: k for k, v in _MODE_TO_PB.items()}
+
+
+def job_state_to_proto(state: JobState) -> int:
+    return _JOB_STATE_TO_PB[JobState(state)]
+
+
+def job_state_from_proto(number: int) -> JobState | None:
+    """None for JOB_STATE_UNSPECIFIED (as a filter: every state); ValueError for a number this
+    server does not know."""
+    if number == 0:
+        return None
+    try:
+        return _PB_TO_JOB_STATE[number]
+    except KeyError:
+        raise ValueError(f"unknown job state {number}") from None
+
+
+# ============================================================================ scenario
+
+
+def _domain_types() -> dict[str, type[BaseModel]]:
+    """Scenario message name -> the domain class of the same name, with the same field names
+    (checked here, at import, for every message reachable from Scenario)."""
+    types: dict[str, type[BaseModel]] = {}
+
+    def visit(descriptor: Any) -> None:
+        if descriptor.name in types:
+            return
+        domain = getattr(scenario_module, descriptor.name, None)
+        proto_fields = {f.name for f in descriptor.fields}
+        if domain is None or set(domain.model_fields) != proto_fields:
+            raise ImportError(f"proto {descriptor.name} has no domain twin with the same fields "
+                              f"({sorted(proto_fields ^ set(getattr(domain, 'model_fields', {})))})")
+        types[descriptor.name] = domain
+        for f in descriptor.fields:
+            if f.message_type is not None:
+                visit(f.message_type)
+
+    visit(scenario_pb2.Scenario.DESCRIPTOR)
+    return types
+
+
+_DOMAIN = _domain_types()
+# Required numbers without proto presence: their zero is a value the caller sent, not absence
+# (a required text left empty stays absent, so "is required" names it).
+_ZERO_IS_SENT = {
+    name: tuple(f.name for f in scenario_pb2.DESCRIPTOR.message_types_by_name[name].fields
+                if not f.has_presence and not f.is_repeated and f.message_type is None and f.enum_type is None
+                and f.type != f.TYPE_STRING and domain.model_fields[f.name].is_required())
+    for name, domain in _DOMAIN.items()
+}
+
+
+def scenario_data(msg: Message) -> dict[str, Any]:
+    """The plain data a scenario file with the same content as ``msg`` would parse to."""
+    out: dict[str, Any] = {}
+    descriptor = msg.DESCRIPTOR
+    for name in _ZERO_IS_SENT.get(descriptor.name, ()):
+        out[name] = getattr(msg, name)
+    for fd, value in msg.ListFields():
+        repeated = fd.is_repeated
+        if fd.message_type is not None:
+            out[fd.name] = [scenario_data(v) for v in value] if repeated else scenario_data(value)
+        elif fd.enum_type is not None:
+            out[fd.name] = [_enum_name(fd.enum_type, v) for v in value] if repeated else _enum_name(fd.enum_type, value)
+        else:
+            out[fd.name] = list(value) if repeated else value
+    # plain enum fields at 0 are not listed: name them, unless absence has its own meaning
+    for fd in descriptor.fields:
+        if (fd.enum_type is not None and not fd.is_repeated and fd.name not in out
+                and (descriptor.name, fd.name) not in _ABSENT_WHEN_UNSPECIFIED):
+            out[fd.name] = _enum_name(fd.enum_type, getattr(msg, fd.name))
+    return out
+
+
+def scenario_from_proto(msg: scenario_pb2.Scenario) -> Scenario:
+    """Validate a proto scenario exactly as a file and return the domain :class:`Scenario`.
+
+    Raises :class:`~lepton_alloc.models.scenario.ScenarioError` with every violation.
+    """
+    return parse_scenario(scenario_data(msg))
+
+
+def scenario_to_proto(scenario: Scenario) -> scenario_pb2.Scenario:
+    """The proto form of a validated scenario; ``scenario_from_proto`` of it equals it."""
+    return scenario_dict_to_proto(scenario.to_dict())
+
+
+def scenario_dict_to_proto(canonical: Mapping[str, Any]) -> scenario_pb2.Scenario:
+    """The proto form of a scenario's canonical dict (``Scenario.to_dict()``, as a store keeps
+    it), without validating it again."""
+    msg = scenario_pb2.Scenario()
+    _fill(msg, canonical)
+    return msg
+
+
+def _fill(msg: Message, data: Mapping[str, Any]) -> None:
+    fields = msg.DESCRIPTOR.fields_by_name
+    for name, value in data.items():
+        if value is None:
+            continue
+        fd = fields[name]
+        if fd.message_type is not None:
+            if fd.is_repeated:
+                container = getattr(msg, name)
+                for item in value:
+                    _fill(container.add(), item)
+            else:
+                sub = getattr(msg, name)
+                sub.SetInParent()  # present even when every field inside is at its default
+                _fill(sub, value)
+        elif fd.enum_type is not None:
+            if fd.is_repeated:
+                getattr(msg, name).extend(_enum_number(fd.enum_type, v) for v in value)
+            else:
+                setattr(msg, name, _enum_number(fd.enum_type, value))
+        elif fd.is_repeated:
+            getattr(msg, name).extend(value)
+        else:
+            setattr(msg, name, value)
+
+
+# ============================================================================ errors
+
+
+def violations_to_bad_request(violations: Iterable[FieldViolation], field_prefix: str = "") -> error_details_pb2.BadRequest:
+    """One ``google.rpc.BadRequest`` listing every violation, in order.
+
+    ``field_prefix`` is the request field holding the scenario (``"scenario"``), so paths are
+    relative to the request as AIP-193 asks: ``scenario.markets[3].options[0].margin``.
+    """
+    bad = error_details_pb2.BadRequest()
+    for v in violations:
+        if not field_prefix:
+            path = v.field
+        elif v.field.startswith("<"):  # "<root>", "<file>": the whole scenario
+            path = field_prefix
+        else:
+            path = f"{field_prefix}.{v.field}"
+        bad.field_violations.add(field=path, description=v.description)
+    return bad
+
+
+def bad_request_to_violations(bad: error_details_pb2.BadRequest) -> list[FieldViolation]:
+    return [FieldViolation(v.field, v.description) for v in bad.field_violations]
+
+
+# ============================================================================ result
+
+# (record type, proto message, names of fields with presence) — checked at import
+_RECORDS: dict[type, tuple[type[Message], tuple[str, ...]]] = {}
+
+
+def _check_same_fields(record: type, message: type[Message], skip: Sequence[str] = ()) -> None:
+    names = {f.name for f in dataclasses.fields(record)} - set(skip)
+    proto_names = {f.name for f in message.DESCRIPTOR.fields} - set(skip)
+    if names != proto_names:
+        raise ImportError(f"{record.__name__} and proto {message.DESCRIPTOR.name} differ: "
+                          f"{sorted(names ^ proto_names)}")
+    optional = tuple(f.name for f in message.DESCRIPTOR.fields if f.has_presence and f.name in names)
+    _RECORDS[record] = (message, optional)
+
+
+for _record, _message in ((MarketYear, result_pb2.MarketYear), (YearTotal, result_pb2.YearTotal),
+                          (Timings, result_pb2.Timings), (ModelSize, result_pb2.ModelSize),
+                          (ShadowPrice, result_pb2.ShadowPrice)):
+    _check_same_fields(_record, _message)
+_check_same_fields(MarketDecision, result_pb2.MarketDecision)
+_check_same_fields(Kpis, result_pb2.Kpis)
+_check_same_fields(Result, result_pb2.Result)
+
+
+def _record_to_proto(record: Any) -> Any:
+    message, _ = _RECORDS[type(record)]
+    return message(**vars(record))  # None leaves an optional field unset
+
+
+def _record_from_proto(msg: Any, record: type) -> Any:
+    _, optional = _RECORDS[record]
+    values = {f.name: getattr(msg, f.name) for f in dataclasses.fields(record)}
+    for name in optional:
+        if not msg.HasField(name):
+            values[name] = None
+    return record(**values)
+
+
+def result_to_proto(result: Result, *, summary: bool = False) -> result_pb2.Result:
+    """The proto form of a result; ``summary`` leaves out the per-market and per-year
+    breakdowns (ListJobs' summary view)."""
+    msg = result_pb2.Result(
+        scenario_name=result.scenario_name,
+        scenario_sha256=result.scenario_sha256,
+        status=_STATUS_TO_PB[result.status],
+        objective_value=result.objective_value,
+        best_bound=result.best_bound,
+        gap=result.gap,
+        message=result.message,
+        timings=_record_to_proto(result.timings),
+        model_size=_record_to_proto(result.model_size),
+        solver=[result_pb2.SolverProperty(key=k, value=v) for k, v in result.solver.items()],
+        shadow_prices=[_record_to_proto(p) for p in result.shadow_prices],
+        conflict=result.conflict,
+        currency=result.currency,
+        money_unit=result.money_unit,
+    )
+    if not summary:
+        msg.years.extend(_record_to_proto(y) for y in result.years)
+        for m in result.markets:
+            msg.markets.add(
+                id=m.id, name=m.name, region=m.region, entered=m.entered,
+                mode=_MODE_TO_PB[m.mode] if m.mode is not None else None,
+                entry_year=m.entry_year, expected_npv=m.expected_npv,
+                years=[_record_to_proto(y) for y in m.years],
+            )
+    k = result.kpis
+    if k is not None:
+        msg.kpis.CopyFrom(result_pb2.Kpis(
+            expected_npv=k.expected_npv,
+            npv_by_scenario=[result_pb2.ScenarioNpv(scenario=s, npv=v) for s, v in k.npv_by_scenario.items()],
+            cvar=k.cvar, cvar_alpha=k.cvar_alpha, payback_year=k.payback_year, change_penalty=k.change_penalty,
+            markets_entered=k.markets_entered, final_year_contribution=k.final_year_contribution,
+        ))
+    return msg
+
+
+def result_from_proto(msg: result_pb2.Result) -> Result:
+    """The domain :class:`Result` of a proto result (the inverse of :func:`result_to_proto`)."""
+    kpis = None
+    if msg.HasField("kpis"):
+        k = msg.kpis
+        kpis = Kpis(
+            expected_npv=k.expected_npv, npv_by_scenario={e.scenario: e.npv for e in k.npv_by_scenario},
+            cvar=k.cvar, cvar_alpha=k.cvar_alpha,
+            payback_year=k.payback_year if k.HasField("payback_year") else None,
+            change_penalty=k.change_penalty, markets_entered=k.markets_entered,
+            final_year_contribution=k.final_year_contribution,
+        )
+    return Result(
+        scenario_name=msg.scenario_name,
+        scenario_sha256=msg.scenario_sha256,
+        status=_PB_TO_STATUS[msg.status],
+        objective_value=msg.objective_value if msg.HasField("objective_value") else None,
+        best_bound=msg.best_bound if msg.HasField("best_bound") else None,
+        gap=msg.gap if msg.HasField("gap") else None,
+        message=msg.message,
+        markets=[
+            MarketDecision(
+                id=m.id, name=m.name, region=m.region if m.HasField("region") else None, entered=m.entered,
+                mode=_PB_TO_MODE[m.mode] if m.entered else None,
+                entry_year=m.entry_year if m.HasField("entry_year") else None,
+                expected_npv=m.expected_npv,
+                years=[_record_from_proto(y, MarketYear) for y in m.years],
+            )
+            for m in msg.markets
+        ],
+        years=[_record_from_proto(y, YearTotal) for y in msg.years],
+        kpis=kpis,
+        timings=_record_from_proto(msg.timings, Timings),
+        model_size=_record_from_proto(msg.model_size, ModelSize),
+        solver={p.key: p.value for p in msg.solver},
+        shadow_prices=[_record_from_proto(p, ShadowPrice) for p in msg.shadow_prices],
+        conflict=list(msg.conflict),
+        currency=msg.currency,
+        money_unit=msg.money_unit,
+    )
+
+
+# ============================================================================ progress and time
+
+
+def progress_to_proto(progress: Progress) -> job_pb2.JobProgress:
+    return job_pb2.JobProgress(
+        kind=_PROGRESS_TO_PB[progress.kind], objective=progress.objective, best_bound=progress.best_bound,
+        gap=progress.gap, elapsed_seconds=progress.elapsed_seconds, nodes=progress.nodes,
+    )
+
+
+def progress_from_proto(msg: job_pb2.JobProgress, at: float | None = None) -> Progress:
+    return Progress(
+        kind=_PB_TO_PROGRESS.get(msg.kind, ProgressKind.HEARTBEAT),
+        objective=msg.objective if msg.HasField("objective") else None,
+        best_bound=msg.best_bound if msg.HasField("best_bound") else None,
+        gap=msg.gap if msg.HasField("gap") else None,
+        elapsed_seconds=msg.elapsed_seconds, nodes=msg.nodes, at=at,
+    )
+
+
+def timestamp(epoch_seconds: float | None) -> Timestamp | None:
+    """A Timestamp of float epoch seconds (microsecond precision); None stays unset."""
+    if epoch_seconds is None:
+        return None
+    ts = Timestamp()
+    ts.FromMicroseconds(round(epoch_seconds * 1_000_000))
+    return ts
+
+
+def timestamp_seconds(ts: Timestamp, present: bool = True) -> float | None:
+    return ts.seconds + ts.nanos / 1e9 if present else None
