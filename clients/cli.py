@@ -100,6 +100,21 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_schema(args: argparse.Namespace) -> int:
+    """The JSON Schema of a scenario file, derived from the one schema declaration."""
+    from lepton_alloc.models.scenario import json_schema
+
+    text = json.dumps(json_schema(), indent=2) + "\n"
+    if args.out:
+        with open(args.out, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        _err(f"wrote {args.out}; point an editor at it with a first line "
+             f"'# yaml-language-server: $schema=<path to {os.path.basename(args.out)}>'")
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
 # ----------------------------------------------------------------------------- server commands
 
 
@@ -152,7 +167,7 @@ def cmd_submit(args: argparse.Namespace) -> int:
             job = client.submit(load_scenario_file(a.file), request_id=a.request_id,
                                 time_limit_seconds=a.time_limit, mip_rel_gap=a.gap)
         if a.json and not a.watch:
-            _print_json(job.to_dict())
+            _print_json(job.info.to_dict())
         elif not a.watch:
             print(job.job_id)
         _err(f"submitted job {job.job_id} ({job.state.lower()})")
@@ -327,6 +342,10 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("validate", help="check a scenario file and list every problem")
     s.add_argument("file")
     s.set_defaults(func=cmd_validate)
+
+    s = sub.add_parser("schema", help="print the JSON Schema of scenario files (editor completion and checks)")
+    s.add_argument("-o", "--out", default=None, help="write it to this file instead of stdout")
+    s.set_defaults(func=cmd_schema)
 
     s = sub.add_parser("generate", help="write a seeded synthetic scenario")
     s.add_argument("--markets", type=int, default=50)

@@ -240,11 +240,11 @@ def _per_year(value: Any, info: ValidationInfo) -> Any:
 
 
 Number = Annotated[float, BeforeValidator(_number)]
-NonNegative = Annotated[float, BeforeValidator(_number), Field(ge=0)]
-Fraction = Annotated[float, BeforeValidator(_fraction), Field(ge=0, le=1)]  # bounds also in the JSON Schema
+NonNegative = Annotated[float, Field(ge=0), BeforeValidator(_number)]
+Fraction = Annotated[float, Field(ge=0, le=1), BeforeValidator(_fraction)]  # bounds also in the JSON Schema
 Integer = Annotated[int, BeforeValidator(_integer)]
-Count = Annotated[int, BeforeValidator(_integer), Field(ge=0)]
-People = Annotated[int, BeforeValidator(_integer), Field(ge=0, le=10**7)]
+Count = Annotated[int, Field(ge=0), BeforeValidator(_integer)]
+People = Annotated[int, Field(ge=0, le=10**7), BeforeValidator(_integer)]
 Year = Annotated[int, BeforeValidator(_integer)]
 Flag = Annotated[bool, BeforeValidator(_boolean)]
 Text = Annotated[str, BeforeValidator(_text)]
@@ -297,7 +297,7 @@ class Option(_Schema):
         "Market share S0 in the entry year, fraction in [0, 1]; required for the growth model."))
     share_growth: Number = Field(0.0, description=(
         "Annual growth r of the share after entry, fraction: S(t) = S0 (1 + r)^(t - entry)."))
-    max_share: Annotated[float, BeforeValidator(_number), Field(gt=0, le=1)] = Field(1.0, description=(
+    max_share: Annotated[float, Field(gt=0, le=1), BeforeValidator(_number)] = Field(1.0, description=(
         "Cap on the market share, fraction in (0, 1]."))
     margin: Fraction | None = Field(None, description=(
         "Contribution per unit of revenue, fraction in [0, 1]; required for the growth model."))
@@ -305,7 +305,7 @@ class Option(_Schema):
     annual_cost: NonNegative = Field(0.0, description=(
         "Cost in every active year, entry year included, money per year, >= 0."))
     headcount: People = Field(0, description="People needed in every active year, integer >= 0.")
-    prehire_years: Annotated[int, BeforeValidator(_integer), Field(ge=0, le=1000)] = Field(0, description=(
+    prehire_years: Annotated[int, Field(ge=0, le=1000), BeforeValidator(_integer)] = Field(0, description=(
         "Years before entry in which `headcount` people are already needed, integer >= 0."))
     cash_flows: CashFlows | None = Field(None, description=(
         "Explicit per-year flows replacing the growth model; excludes every growth-model field."))
@@ -336,7 +336,7 @@ class Option(_Schema):
 class Compliance(_Schema):
     """Regulatory conditions of entering a market (§2.1, §2.2)."""
 
-    lead_time_years: Annotated[int, BeforeValidator(_integer), Field(ge=0, le=1000)] = Field(0, description=(
+    lead_time_years: Annotated[int, Field(ge=0, le=1000), BeforeValidator(_integer)] = Field(0, description=(
         "Years of regulatory lead time: no entry before this model year, integer >= 0."))
     cost: NonNegative = Field(0.0, description="One-off compliance cost, money, paid lead_time_years before entry.")
     banned_modes: tuple[ModeName, ...] = Field((), max_length=MAX_LIST, description="Modes not allowed in this market.")
@@ -350,7 +350,7 @@ class Compliance(_Schema):
 class Segment(_Schema):
     """A piece of the concave growth-investment response (§2.3)."""
 
-    up_to: Annotated[float, BeforeValidator(_number), Field(gt=0)] = Field(description=(
+    up_to: Annotated[float, Field(gt=0), BeforeValidator(_number)] = Field(description=(
         "Upper end of this segment's spend, money per year, > 0, strictly increasing."))
     return_rate: NonNegative = Field(description=(
         "Contribution per unit of spend in this segment, >= 0, non-increasing (concave)."))
@@ -394,7 +394,7 @@ class Market(_Schema):
     name: Text = Field("", description="Display name; default the id.")
     region: Text | None = Field(None, description="Region label used by `regions`; default none.")
     market_size: NonNegative = Field(0.0, description="Addressable market size M in year 0, money per year, >= 0.")
-    market_growth: Annotated[float, BeforeValidator(_number), Field(gt=-1)] = Field(0.0, description=(
+    market_growth: Annotated[float, Field(gt=-1), BeforeValidator(_number)] = Field(0.0, description=(
         "Annual growth g of the market size, fraction, > -1."))
     risk_score: Fraction = Field(0.0, description="Risk score rho in [0, 1], used by risk.max_average_risk.")
     compliance: Compliance = Field(default_factory=Compliance, description="Lead time, cost and banned modes.")
@@ -477,10 +477,10 @@ class GrowthScenario(_Schema):
     """A probability-weighted variant of market and share growth (§2.2)."""
 
     name: Text = Field(description="Unique scenario name.")
-    probability: Annotated[float, BeforeValidator(_number), Field(gt=0, le=1)] = Field(description=(
+    probability: Annotated[float, Field(gt=0, le=1), BeforeValidator(_number)] = Field(description=(
         "Probability p_s in (0, 1]; the probabilities sum to 1 within 1e-6."))
     market_growth_delta: Number = Field(0.0, description="Added to every market's growth rate, fraction.")
-    share_growth_multiplier: Annotated[float, BeforeValidator(_number), Field(gt=0)] = Field(1.0, description=(
+    share_growth_multiplier: Annotated[float, Field(gt=0), BeforeValidator(_number)] = Field(1.0, description=(
         "Multiplies every option's share growth, > 0."))
 
 
@@ -543,7 +543,7 @@ class Objective(_Schema):
     kind: Annotated[ObjectiveKind, BeforeValidator(_choice(OBJECTIVE_KINDS, "an objective kind"))] = Field(
         ObjectiveKind.EXPECTED_NPV, description="expected_npv | risk_adjusted_npv | final_year_contribution.")
     risk_aversion: Fraction = Field(0.0, description="Weight lambda of CVaR in risk_adjusted_npv, in [0, 1].")
-    cvar_alpha: Annotated[float, BeforeValidator(_number), Field(gt=0, lt=1)] = Field(0.9, description=(
+    cvar_alpha: Annotated[float, Field(gt=0, lt=1), BeforeValidator(_number)] = Field(0.9, description=(
         "CVaR confidence level alpha in (0, 1): CVaR is the mean NPV of the worst 1 - alpha probability."))
     min_expected_npv: Number | None = Field(None, description="Floor on expected NPV, money; absent: none.")
     min_cvar: Number | None = Field(None, description="Floor on CVaR of NPV, money; absent: none.")
@@ -552,7 +552,7 @@ class Objective(_Schema):
 class SolverSettings(_Schema):
     """Solver limits stored with the scenario; a request may override them."""
 
-    time_limit_seconds: Annotated[float, BeforeValidator(_number), Field(gt=0, le=7 * 24 * 3600)] = Field(
+    time_limit_seconds: Annotated[float, Field(gt=0, le=7 * 24 * 3600), BeforeValidator(_number)] = Field(
         60.0, description="Wall-clock time limit of the solve, seconds, > 0.")
     mip_rel_gap: NonNegative = Field(1e-4, description="Relative MIP gap at which the solve stops, >= 0 (0 proves optimality).")
 
@@ -571,17 +571,17 @@ class Scenario(_Schema):
     SCHEMA_ID: ClassVar[str] = "https://lepton.ai/schemas/allocation/v1/scenario.json"
 
     name: Text = Field("scenario", description="Free-text scenario name.")
-    currency: Annotated[str, BeforeValidator(_text), Field(pattern=CURRENCY_PATTERN.pattern)] = Field(
+    currency: Annotated[str, Field(pattern=CURRENCY_PATTERN.pattern), BeforeValidator(_text)] = Field(
         "USD", description="ISO 4217 code of the currency every money field is in (a label: no conversion).")
     money_unit: Annotated[MoneyUnit, BeforeValidator(_choice(tuple(u.value for u in MoneyUnit), "a money unit"))] = Field(
         MoneyUnit.MILLIONS, description="Unit of every money field: units, thousands, millions or billions (a label).")
-    start_year: Annotated[int, BeforeValidator(_integer), Field(ge=-10**6, le=10**6)] = Field(0, description=(
+    start_year: Annotated[int, Field(ge=-10**6, le=10**6), BeforeValidator(_integer)] = Field(0, description=(
         "Calendar year of model year t = 0."))
-    horizon_years: Annotated[int, BeforeValidator(_integer), Field(ge=1, le=MAX_HORIZON)] = Field(description=(
+    horizon_years: Annotated[int, Field(ge=1, le=MAX_HORIZON), BeforeValidator(_integer)] = Field(description=(
         "Planning horizon T in years, 1..50."))
-    discount_rate: Annotated[float, BeforeValidator(_number), Field(ge=0, lt=1)] = Field(0.0, description=(
+    discount_rate: Annotated[float, Field(ge=0, lt=1), BeforeValidator(_number)] = Field(0.0, description=(
         "Annual discount rate d, fraction, 0 <= d < 1."))
-    terminal_growth: Annotated[float, BeforeValidator(_number), Field(gt=-1)] | None = Field(None, description=(
+    terminal_growth: Annotated[float, Field(gt=-1), BeforeValidator(_number)] | None = Field(None, description=(
         "Perpetual growth g of the terminal value, -1 < g < discount_rate; absent: no terminal value (§2.6)."))
     markets: tuple[Market, ...] = Field(max_length=MAX_MARKETS, description="The markets that may be entered; ids unique.")
     budget: Budget = Field(default_factory=Budget, description="Budget limits; absent: none.")
