@@ -83,8 +83,8 @@ class ScenarioError(ValueError):
 
 
 def _error(message: str, **ctx: Any) -> PydanticCustomError:
-    # the message is a template: braces in user text must not be read as placeholders
-    return PydanticCustomError("scenario", message.replace("{", "{{").replace("}", "}}"), ctx or None)
+    # pydantic fills a {name} placeholder from ctx only; without ctx the text stays as written
+    return PydanticCustomError("scenario", message, ctx or None)
 
 
 def _violation(loc: tuple[str | int, ...], message: str, value: Any = None) -> InitErrorDetails:

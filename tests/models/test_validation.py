@@ -647,3 +647,27 @@ def test_oversized_scenario_is_refused_before_any_array_is_built() -> None:
         parse_scenario(raw)
     assert [v.field for v in info.value.violations] == ["markets"]
     assert "too large" in info.value.violations[0].description
+
+
+def test_messages_read_as_written() -> None:
+    """Exact messages for the common kinds (a finance user reads them; no template left over)."""
+    d = base()
+    d["markets"][0]["market_size"] = "100"
+    d["markets"][0]["options"][0]["margin"] = 2
+    d["markets"][1]["options"][1]["headcount"] = 2.5
+    d["discount_rate"] = -0.5
+    d["markets"][0]["options"][0]["mode"] = "franchise"
+    d["markets"][1]["name"] = "{kind} {value}"  # braces in user text are kept as they are
+    d["solver"] = {"time_limt_seconds": 5}
+    msgs = {v.field: v.description for v in _errors(d).violations}
+    assert msgs == {
+        "markets[0].market_size": "must be a number, got text '100'",
+        "markets[0].options[0].margin": "must be between 0 and 1, got 2",
+        "markets[0].options[0].mode": "must be one of acquire, partner, build, got 'franchise'",
+        "markets[1].options[1].headcount": "must be a whole number, got 2.5",
+        "discount_rate": "must be >= 0, got -0.5",
+        "solver.time_limt_seconds": "unknown field",
+    }
+    d = base()
+    del d["horizon_years"]
+    assert {v.field: v.description for v in _errors(d).violations} == {"horizon_years": "is required"}
