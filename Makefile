@@ -16,9 +16,11 @@ $(BIN)/.installed: pyproject.toml
 run: $(BIN)/.installed
 	$(BIN)/lepton-alloc demo
 
-# pytest exit code 5 means "no tests collected": not a failure of the suite itself
+# pytest exit code 5 means "no tests collected": not a failure of the suite itself.
+# LEPTON_BUF: buf (npm @bufbuild/buf, installed into .tools/ by .ci/ensure-buf) for the generic
+# gRPC client tests; empty when it cannot be installed, and those tests are then skipped.
 test: $(BIN)/.installed
-	$(BIN)/python -m pytest -q $(PYTEST_ARGS); rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests collected"; exit 0; fi; exit $$rc
+	LEPTON_BUF="$$(.ci/ensure-buf)" $(BIN)/python -m pytest -q $(PYTEST_ARGS); rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests collected"; exit 0; fi; exit $$rc
 
 lint: $(BIN)/.installed
 	$(BIN)/ruff check .
@@ -32,4 +34,4 @@ proto: $(BIN)/.installed
 	$(BIN)/python proto/generate.py
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache
+	rm -rf $(VENV) build *.egg-info .pytest_cache .tools
