@@ -28,7 +28,7 @@ def cvar_of(npv: np.ndarray, prob: np.ndarray, alpha: float) -> float:
 
 
 def payback_year(cumulative: np.ndarray, years: list[int], tol: float = 1e-9) -> int | None:
-    """First year whose cumulative net cash flow is >= 0 after having been negative (MODEL.md 3)."""
+    """First year whose cumulative net cash flow is >= 0 after having been negative (docs/model.md §3)."""
     was_negative = False
     for t, v in enumerate(cumulative):
         if v < -tol:

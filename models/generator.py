@@ -1,4 +1,4 @@
-"""Seeded generator of large, plausible synthetic scenarios (MODEL.md section 1).
+"""Seeded generator of large, plausible synthetic scenarios (docs/model.md section 1).
 
 ``generate_scenario(markets, years, seed)`` returns plain scenario data (a dict, as read from a
 JSON or YAML file) that :func:`lepton_alloc.models.parse_scenario` accepts. The same
@@ -287,7 +287,7 @@ def dumps(scenario: dict[str, Any], fmt: str = "yaml") -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m lepton_alloc.models.generator",
-                                description="Generate a seeded synthetic scenario (MODEL.md section 1).")
+                                description="Generate a seeded synthetic scenario (docs/model.md section 1).")
     p.add_argument("--markets", type=int, required=True)
     p.add_argument("--years", type=int, default=10)
     p.add_argument("--seed", type=int, default=0)

@@ -1,4 +1,4 @@
-"""File ⇄ domain conversion: scenario files in JSON or YAML (MODEL.md section 1).
+"""File ⇄ domain conversion: scenario files in JSON or YAML (docs/model.md section 1).
 
 This is the only module that reads or writes scenario files. YAML is read with a loader that
 treats ``1e-4`` as a number, as JSON and YAML 1.2 do (PyYAML's YAML 1.1 resolver reads it as
