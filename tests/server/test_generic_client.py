@@ -139,7 +139,7 @@ def test_invalid_document_reports_every_violation_including_misspelled_key(buf: 
     assert error["code"] == "invalid_argument"
     violations = bad_request_violations(error)
     assert set(violations) == {"markets[0].options[0].margin", "solver.time_limit_sconds"}
-    assert violations["markets[0].options[0].margin"].startswith("must be between 0 and 1")
+    assert violations["markets[0].options[0].margin"] == "must be between 0 and 1, got 2"
     assert violations["solver.time_limit_sconds"] == "unknown field"
 
     # The same violations as a response field of ValidateScenario: here buf decodes them itself.
