@@ -1,8 +1,8 @@
-"""An independent feasibility checker and objective evaluator for MODEL.md (sections 1-2).
+"""An independent feasibility checker and objective evaluator for docs/model.md (sections 1-2).
 
 Everything here is recomputed from the *raw* scenario dict (as a user would write it) and the
 decisions of a result, in plain Python loops, with its own reading of the defaults of the
-MODEL.md section 1 table. It deliberately imports nothing from ``lepton_alloc.models``: it is a
+docs/model.md section 1 table. It deliberately imports nothing from ``lepton_alloc.models``: it is a
 second implementation of the page, so that a bug in the project's model shows up as a
 disagreement here.
 
@@ -14,7 +14,7 @@ Public entry points
     Normalised scenario plus ``evaluate(decisions, invest, hires)``; the brute-force test reuses
     it to score every enumerated plan.
 
-Growth investment (MODEL.md 2.3): a result reports the per-market-year *total* Σ_j y[i,t,j]. The
+Growth investment (docs/model.md 2.3): a result reports the per-market-year *total* Σ_j y[i,t,j]. The
 contribution it earns is recomputed by filling the segments in order (highest return first),
 which is what any optimal plan does: return_rate >= 0, so for a given total spend a greedy fill
 never lowers the objective (nor E[NPV], CVaR or the final-year contribution); a different split
@@ -49,7 +49,7 @@ def _per_year(value: Any, T: int) -> list[float] | None:
 
 
 def normalize(raw: dict[str, Any]) -> dict[str, Any]:
-    """Fill every default of MODEL.md section 1; years become indices t = year - start_year."""
+    """Fill every default of docs/model.md section 1; years become indices t = year - start_year."""
     start = int(_get(raw, "start_year", 0))
     T = int(raw["horizon_years"])
     sc: dict[str, Any] = {
@@ -185,7 +185,7 @@ def normalize(raw: dict[str, Any]) -> dict[str, Any]:
 
 
 def option_flows(sc: dict[str, Any], m: dict[str, Any], mode: str, tau: int) -> dict[str, Any]:
-    """Per-year lists of one option of market m entered in year index tau (MODEL.md 2.2)."""
+    """Per-year lists of one option of market m entered in year index tau (docs/model.md 2.2)."""
     T, S = sc["T"], len(sc["scen"])
     o = m["options"][mode]
     entry = [0.0] * T
@@ -237,7 +237,7 @@ def invest_return(m: dict[str, Any], total: float) -> float:
 
 
 def cvar(npv: list[float], prob: list[float], alpha: float) -> float:
-    """Mean NPV of the worst 1-α probability mass (the max over η of MODEL.md 2.6)."""
+    """Mean NPV of the worst 1-α probability mass (the max over η of docs/model.md 2.6)."""
     mass = 1.0 - alpha
     acc = 0.0
     total = 0.0
@@ -531,7 +531,7 @@ def plan_from_result(raw: dict[str, Any], result: dict[str, Any]) -> tuple[dict,
 
 
 def check_plan(scenario_dict: dict[str, Any], result_dict: dict[str, Any], tol: float = 1e-6) -> list[str]:
-    """Every violation of MODEL.md by the result's plan, plus disagreements with its numbers.
+    """Every violation of docs/model.md by the result's plan, plus disagreements with its numbers.
 
     Recomputes spend, heads, every constraint of 2.1-2.5, the floors and the objective of 2.6,
     and compares the objective with ``objective_value`` (relative ``tol``) and the per-year spend

@@ -1,14 +1,14 @@
-"""Brute force against the MIP: tiny random scenarios, every plan enumerated (MODEL.md 2).
+"""Brute force against the MIP: tiny random scenarios, every plan enumerated (docs/model.md 2).
 
 A seeded generator writes tiny scenarios (<= 4 markets, <= 4 years, 1-3 growth scenarios) with
-the features of MODEL.md section 1 switched on at random. The brute force enumerates every
+the features of docs/model.md section 1 switched on at random. The brute force enumerates every
 combination of entry decisions (each market: not entered, or an allowed (option, τ) with τ in
 E_o), scores each plan with the independent evaluator of :mod:`.feasibility` and keeps the best
 feasible objective; it must equal the model's objective at mip_rel_gap 0 (relative 1e-6), and
 "nothing feasible" must be reported as status 'infeasible'. Every plan the model returns is
 also run through ``check_plan``.
 
-The levers of MODEL.md 2.3, which a pure enumeration of entry decisions does not cover:
+The levers of docs/model.md 2.3, which a pure enumeration of entry decisions does not cover:
 
 * growth hiring (integer n[i,t] in [0, max_heads·active]) is generated with max_heads 1 or 2
   and enumerated exhaustively: for every entry combination, every vector of hires over the
@@ -67,7 +67,7 @@ def _per_year(rng: random.Random, T: int, choices: list[float]) -> Any:
 
 
 def _mode_text(rng: random.Random, mode: str) -> str:
-    # modes are case-insensitive (MODEL.md 1)
+    # modes are case-insensitive (docs/model.md 1)
     return rng.choice([mode, mode, mode.upper(), mode.capitalize()])
 
 
@@ -83,7 +83,7 @@ def _plan_count(raw: dict[str, Any]) -> int:
 
 
 def generate(seed: int) -> dict[str, Any]:
-    """A valid tiny scenario (MODEL.md 1) whose plans are few enough to enumerate."""
+    """A valid tiny scenario (docs/model.md 1) whose plans are few enough to enumerate."""
     for attempt in range(50):
         raw = _generate(random.Random(seed * 1000 + attempt), attempt)
         if _plan_count(raw) <= MAX_PLANS:
@@ -351,7 +351,7 @@ def brute_force(raw: dict[str, Any]) -> tuple[float | None, dict | None, int]:
 
 
 def test_generator_is_valid_and_covers_the_features() -> None:
-    """Every generated scenario passes validation, and each feature of MODEL.md 1 shows up."""
+    """Every generated scenario passes validation, and each feature of docs/model.md 1 shows up."""
     from collections import Counter
 
     from lepton_alloc.models import parse_scenario
@@ -404,7 +404,7 @@ def _result(objective: float, mode: str | None, year: int | None, spend: list[fl
 
 
 def test_check_plan_flags_broken_plans() -> None:
-    """The checker is not vacuous: hand-made results that break MODEL.md are reported."""
+    """The checker is not vacuous: hand-made results that break docs/model.md are reported."""
     raw = _one_market(market_size=100.0)
     assert check_plan(raw, _result(0.0, None, None, [0.0, 0.0])) == []
     # entering spends 10 > 8 in the entry year (budget[2031])
@@ -443,7 +443,7 @@ def test_model_matches_brute_force(seed: int) -> None:
         return
     assert res["status"] == "optimal", f"brute force optimum {best}, model status {res['status']}\nscenario={raw!r}"
     violations = check_plan(raw, res)
-    assert violations == [], f"model plan violates MODEL.md: {violations}\nscenario={raw!r}"
+    assert violations == [], f"model plan violates docs/model.md: {violations}\nscenario={raw!r}"
     assert abs(res["objective_value"] - best) <= 1e-6 * max(1.0, abs(best)), (
         f"model objective {res['objective_value']!r} != brute force {best!r}\n"
         f"brute-force plan={best_plan!r}\nscenario={raw!r}")

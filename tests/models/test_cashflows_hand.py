@@ -1,6 +1,6 @@
-"""Hand-computed checks of MODEL.md 2.2-2.4 and 2.6 on tiny scenarios.
+"""Hand-computed checks of docs/model.md 2.2-2.4 and 2.6 on tiny scenarios.
 
-Every expected number below is written out as arithmetic from the rules of MODEL.md, not
+Every expected number below is written out as arithmetic from the rules of docs/model.md, not
 taken from a run of the solver. Decisions are forced (must_enter with earliest = latest,
 commitments) wherever the expected value would otherwise depend on the optimiser's choice;
 where the optimiser chooses, the choice is argued in a comment. All solves use
@@ -237,7 +237,7 @@ def test_explicit_cash_flows_index_from_entry_truncated_no_scenario_adjustment()
     assert_list(col(res, "A", "required_heads"), [0, 1, 2])
     assert_list(col(res, "A", "people_cost"), [0, 0.5, 1.0])
     assert_list(col(res, "A", "spend"), [2, 4 + 0.5, 1 + 1.0])
-    # explicit cash-flow options report contribution only (MODEL.md 3)
+    # explicit cash-flow options report contribution only (docs/model.md 3)
     assert_list(col(res, "A", "expected_revenue"), [0, 0, 0])
     assert_list(col(res, "B", "expected_contribution"), [3, 0, 0])
 

@@ -1,4 +1,4 @@
-"""OR-Library multidimensional knapsack instances mapped onto the model (MODEL.md section 5).
+"""OR-Library multidimensional knapsack instances mapped onto the model (docs/model.md section 5).
 
 Each problem (maximize Σ p(j) x(j) s.t. Σ_j r(k,j) x(j) <= b(k), x binary) becomes a scenario:
 start_year 0, T = m years, discount_rate 0, budget.limit[k] = b(k); item j is a market with one
@@ -22,9 +22,8 @@ from lepton_alloc.models import solve_scenario
 
 from .feasibility import check_plan
 
-ORLIB = Path("/work/shared/benchmarks/orlib")
-if not ORLIB.is_dir():  # a CI clone has shared/ beside the repository
-    ORLIB = Path(__file__).resolve().parents[3] / "shared" / "benchmarks" / "orlib"
+# OR-Library's files with their published optima, kept in the repository (a clone is enough)
+ORLIB = Path(__file__).resolve().parents[1] / "data" / "orlib"
 
 TIME_LIMIT = 300.0  # generous: a failure means a wrong optimum, not a slow machine
 
@@ -63,7 +62,7 @@ def parse_orlib(path: Path) -> list[dict[str, Any]]:
 
 
 def to_scenario(prob: dict[str, Any], name: str) -> dict[str, Any]:
-    """The mapping of MODEL.md section 5."""
+    """The mapping of docs/model.md section 5."""
     n, m, p, r, b = prob["n"], prob["m"], prob["p"], prob["r"], prob["b"]
     return {
         "name": name,

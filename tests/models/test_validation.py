@@ -1,4 +1,4 @@
-"""Scenario validation (MODEL.md section 1): every invalid kind names its exact field path(s),
+"""Scenario validation (docs/model.md section 1): every invalid kind names its exact field path(s),
 all violations come in one error, and the valid edge cases of the page are accepted."""
 
 from __future__ import annotations
@@ -545,7 +545,7 @@ def test_empty_window_from_earliest_past_horizon_with_later_latest_is_valid() ->
 
 
 def test_previous_plan_outside_window_is_valid() -> None:
-    # a previous (mode, year) outside E_o is not invalid: its P is a constant (MODEL.md 2.5)
+    # a previous (mode, year) outside E_o is not invalid: its P is a constant (docs/model.md 2.5)
     d = base()
     d["previous_plan"] = {"change_penalty": 2, "decisions": [
         {"market_id": "A", "mode": "acquire", "entry_year": 2040},
@@ -627,7 +627,7 @@ def test_no_cascading_violations_from_an_invalid_market() -> None:
 
 
 def test_latest_before_start_with_default_earliest_is_invalid() -> None:
-    # MODEL.md 1: earliest <= latest; an omitted earliest counts as the first year (start_year),
+    # docs/model.md 1: earliest <= latest; an omitted earliest counts as the first year (start_year),
     # as an omitted latest counts as the last. A latest before the horizon is most likely a typo.
     raw = {"start_year": 2027, "horizon_years": 3, "markets": [
         {"id": "A", "latest_entry_year": 2026, "options": [{"mode": "build", "cash_flows": {"contribution": [5]}}]}]}

@@ -32,7 +32,7 @@ GLOBAL_EXPANSION = Path(__file__).resolve().parents[2] / "models" / "data" / "gl
 
 # ----------------------------------------------------------------------------- fixtures
 
-# Every field of MODEL.md section 1, most with non-default values.
+# Every field of docs/model.md section 1, most with non-default values.
 FULL: dict[str, Any] = {
     "name": "every-field",
     "currency": "EUR",
@@ -226,7 +226,7 @@ def test_previous_plan_entered_false_and_empty_region_survive() -> None:
 
 
 def test_proto_defaults_are_the_file_defaults() -> None:
-    """Fields a client leaves unset get the defaults of MODEL.md section 1."""
+    """Fields a client leaves unset get the defaults of docs/model.md section 1."""
     msg = scenario_pb2.Scenario(horizon_years=3)
     opt = msg.markets.add(id="M").options.add(mode=scenario_pb2.MODE_BUILD, initial_share=0.1, margin=0.2)
     assert opt.max_share == 0.0  # proto zero ...
