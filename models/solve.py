@@ -1,7 +1,10 @@
 """Run HiGHS on a built model through Pyomo's persistent interface (``SolverFactory('highs')``).
 
 The built :class:`~.formulation.AllocationModel` keeps its solver object, so a re-solve after a
-mutable-Param change (a sweep) only pushes the changed bounds to HiGHS. Progress events come
+mutable-Param change (a sweep) or :meth:`~.formulation.AllocationModel.update` (a changed
+scenario of the same structure, see :func:`resolve`) only pushes what changed to HiGHS. The
+Pyomo -> HiGHS transfer itself (a bulk fast path with the stock interface as fallback) lives in
+:mod:`.highs_fast`, the only module that touches Pyomo internals. Progress events come
 from HiGHS callbacks (improving solution, MIP interrupt polling); ``should_stop`` is polled from
 the interrupt callbacks, so a cancel or an expired deadline stops the run promptly.
 Status is reported honestly: a run stopped by a limit with an incumbent is ``feasible``.
