@@ -19,12 +19,14 @@ run: $(BIN)/.installed
 # pytest exit code 5 means "no tests collected": not a failure of the suite itself.
 # LEPTON_BUF: buf (npm @bufbuild/buf, installed into .tools/ by .ci/ensure-buf) for the generic
 # gRPC client tests; empty when it cannot be installed, and those tests are then skipped.
+# LEPTON_NODE: node for the Node.js client tests, its npm packages installed into
+# tests/server/node/node_modules by .ci/ensure-node-deps; empty (tests skipped) when it cannot.
 test: $(BIN)/.installed
-	LEPTON_BUF="$$(.ci/ensure-buf)" $(BIN)/python -m pytest -q $(PYTEST_ARGS); rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests collected"; exit 0; fi; exit $$rc
+	LEPTON_BUF="$$(.ci/ensure-buf)" LEPTON_NODE="$$(.ci/ensure-node-deps)" $(BIN)/python -m pytest -q $(PYTEST_ARGS); rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests collected"; exit 0; fi; exit $$rc
 
 lint: $(BIN)/.installed
 	$(BIN)/ruff check .
-	$(BIN)/mypy models server clients
+	$(BIN)/mypy models server clients proto/adapter.py
 
 bench: $(BIN)/.installed
 	$(BIN)/python bench/bench_build.py
@@ -34,4 +36,4 @@ proto: $(BIN)/.installed
 	$(BIN)/python proto/generate.py
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache .tools
+	rm -rf $(VENV) build *.egg-info .pytest_cache .tools tests/server/node/node_modules

@@ -27,7 +27,6 @@ import dataclasses
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from google.protobuf.descriptor import EnumDescriptor
 from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 from google.rpc import error_details_pb2
@@ -68,13 +67,13 @@ _ABSENT_WHEN_UNSPECIFIED = {("PreviousDecision", "mode")}  # models.scenario.Pre
 # ============================================================================ enums
 
 
-def _prefix(enum: EnumDescriptor) -> str:
+def _prefix(enum: Any) -> str:
     """``ObjectiveKind`` -> ``OBJECTIVE_KIND_`` (buf's ENUM_VALUE_PREFIX rule)."""
     out = "".join(f"_{c}" if c.isupper() and k else c for k, c in enumerate(enum.name)).upper()
     return out + "_"
 
 
-def _enum_name(enum: EnumDescriptor, number: int) -> str:
+def _enum_name(enum: Any, number: int) -> str:
     """The file's word for an enum number (``MODE_BUILD`` -> ``build``); an unspecified or
     unknown number becomes a word validation rejects with the field's path."""
     value = enum.values_by_number.get(number)
@@ -85,11 +84,11 @@ def _enum_name(enum: EnumDescriptor, number: int) -> str:
     return value.name.removeprefix(_prefix(enum)).lower()
 
 
-def _enum_number(enum: EnumDescriptor, word: str) -> int:
+def _enum_number(enum: Any, word: str) -> int:
     return enum.values_by_name[_prefix(enum) + word.upper()].number
 
 
-def _check_enum_mapping(domain: Iterable[Any], proto: Any) -> dict[Any, int]:
+def _check_enum_mapping(domain: Iterable[Any], proto: Any) -> dict[Any, Any]:
     """Domain enum member -> proto number, checked both ways (every member on each side)."""
     descriptor = proto.DESCRIPTOR
     mapping = {m: _enum_number(descriptor, m.value) for m in domain}
@@ -176,10 +175,10 @@ def scenario_data(msg: Message) -> dict[str, Any]:
         else:
             out[fd.name] = list(value) if repeated else value
     # plain enum fields at 0 are not listed: name them, unless absence has its own meaning
-    for fd in descriptor.fields:
-        if (fd.enum_type is not None and not fd.is_repeated and fd.name not in out
-                and (descriptor.name, fd.name) not in _ABSENT_WHEN_UNSPECIFIED):
-            out[fd.name] = _enum_name(fd.enum_type, getattr(msg, fd.name))
+    for plain in descriptor.fields:
+        if (plain.enum_type is not None and not plain.is_repeated and plain.name not in out
+                and (descriptor.name, plain.name) not in _ABSENT_WHEN_UNSPECIFIED):
+            out[plain.name] = _enum_name(plain.enum_type, getattr(msg, plain.name))
     return out
 
 
