@@ -8,9 +8,11 @@ BIN     = $(VENV)/bin
 .PHONY: run test lint bench proto clean
 
 $(BIN)/.installed: pyproject.toml
+	@echo "installing Lepton Allocator and its dependencies into $(VENV) (first run only; about a minute) ..."
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --progress-bar off -e '.[dev]'
+	@echo "installed: $$($(BIN)/python -m pip list 2>/dev/null | grep -ciE 'pyomo|highspy|grpcio|pydantic') core packages in $(VENV)"
 	touch $@
 
 run: $(BIN)/.installed
