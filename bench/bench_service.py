@@ -49,7 +49,6 @@ import shlex
 import statistics
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -168,7 +167,6 @@ class Timeline:
 
     def __init__(self) -> None:
         self.events: list[tuple[str, float, float]] = []
-        self._lock = threading.Lock()
         self._patched: list[tuple[Any, str, Any]] = []
         self.profilers: dict[str, cProfile.Profile] = {}  # thread role -> profiler (profiling run)
 
@@ -189,13 +187,22 @@ class Timeline:
                 if prof is not None:
                     prof.disable()
                 t1 = time.perf_counter()
-                with rec._lock:
-                    rec.events.append((label, t0, t1))
+                rec.events.append((label, t0, t1))  # no lock: a GC callback may run in between
 
         self._patched.append((owner, attr, orig))
         setattr(owner, attr, timed)
 
+    def _on_gc(self, phase: str, info: dict[str, Any]) -> None:
+        if phase == "start":
+            self._gc_t0 = time.perf_counter()
+        else:
+            t1 = time.perf_counter()
+            self.events.append((f"gc.parent.gen{info.get('generation')}", self._gc_t0, t1))
+
     def install(self) -> None:
+        import gc
+
+        gc.callbacks.append(self._on_gc)
         # client side (the client module's own names)
         self.wrap(client_mod, "parse_scenario", "client.validate")
         self.wrap(adapter, "scenario_to_proto", "client.scenario_to_proto")
@@ -217,13 +224,16 @@ class Timeline:
         self.wrap(adapter, "result_to_proto", "server.result_to_proto")
 
     def uninstall(self) -> None:
+        import gc
+
+        if self._on_gc in gc.callbacks:
+            gc.callbacks.remove(self._on_gc)
         for owner, attr, orig in reversed(self._patched):
             setattr(owner, attr, orig)
         self._patched.clear()
 
     def take(self) -> list[tuple[str, float, float]]:
-        with self._lock:
-            ev, self.events = self.events, []
+        ev, self.events = self.events, []
         return ev
 
     worker_log: str | None = None
@@ -274,6 +284,11 @@ def segments(ev: list[tuple[str, float, float]], t_start: float, t_end: float, w
     w0, w1 = _first(ev, "worker.run")
     r0, r1 = _first(ev, "server.result_to_proto")
     c0 = _first(ev, "client.result_from_proto")[0]
+    bounds = {
+        "client_prepare": (t_start, prep_end), "request_transit": (prep_end, h0), "server_validate": (h0, v1),
+        "submit": (v1, s1), "queue_to_worker": (s1, w0), "worker_pipe": (w0, w1), "finish": (w1, r0),
+        "server_result_to_proto": (r0, r1), "response_transit": (r1, c0), "client_decode": (c0, t_end),
+    }
     seg = {
         "client_prepare": prep_end - t_start,
         "request_transit": h0 - prep_end,
@@ -298,6 +313,11 @@ def segments(ev: list[tuple[str, float, float]], t_start: float, t_end: float, w
     seg["_result_to_json"] = _sum(ev, "server.result_to_json")
     seg["_handler"] = h1 - h0
     seg["_handler_after_proto"] = h1 - r1
+    # the parent's (client + server process) garbage collections, by segment they started in
+    gcs = [(a, b) for n, a, b in ev if n.startswith("gc.parent")]
+    for key, (a, b) in bounds.items():
+        seg[f"_gc_{key}"] = sum(y - x for x, y in gcs if a <= x < b)
+    seg["_gc_parent_total"] = sum(y - x for x, y in gcs if t_start <= x < t_end)
     return seg
 
 
@@ -309,6 +329,7 @@ WORKER_PIECES = [
     ("w_pickle_result", "worker: pickle the result"),
     ("w_write_result", "worker: write the result to the pipe"),
     ("w_result_in", "parent: result written -> Worker.run returns (poll wake-up, read, unpickle)"),
+    ("w_gc_before_work", "  garbage collections in the worker before its model work (inside the rows above)"),
     ("w_gc_after_work", "  garbage collections in the worker after its model work (inside the rows above)"),
     ("w_gc_during_work", "  (garbage collections in the worker during its model work: inside the worker total)"),
 ]
@@ -329,8 +350,10 @@ def worker_pieces(ev: list[tuple[str, float, float]], wev: list[dict[str, Any]])
         "w_task_in": u["t1"] - w0, "w_unpickle": u["t1"] - u["t0"], "w_before_solve": s["t0"] - u["t1"],
         "w_after_work": s["t1"] - work_end, "w_pickle_result": snd["pickled"] - snd["t0"],
         "w_write_result": snd["t1"] - snd["pickled"], "w_result_in": w1 - snd["t1"],
+        "w_gc_before_work": sum(r["t1"] - r["t0"] for r in gcs if r["t0"] < s["t0"]),
         "w_gc_after_work": sum(r["t1"] - r["t0"] for r in gcs if r["t0"] >= work_end),
-        "w_gc_during_work": sum(r["t1"] - r["t0"] for r in gcs if r["t0"] < work_end),
+        "w_gc_during_work": sum(r["t1"] - r["t0"] for r in gcs if s["t0"] <= r["t0"] < work_end),
+        "w_gc_before_work_max_gen": max((r["gen"] for r in gcs if r["t0"] < s["t0"]), default=-1),
         "w_gc_after_work_max_gen": max((r["gen"] for r in gcs if r["t0"] >= work_end), default=-1),
         "w_gc_after_work_collected": sum(r["collected"] or 0 for r in gcs if r["t0"] >= work_end),
         "w_task_bytes": u["bytes"], "w_result_bytes": snd["bytes"],
@@ -527,6 +550,37 @@ def profile_size(client: AllocationClient, tl: Timeline, n: int, raw: dict[str, 
 # ----------------------------------------------------------------------------- report
 
 
+def fine_costs(r: dict[str, Any]) -> list[tuple[str, float]]:
+    """The service overhead of one size cut into named costs (medians of the pieces)."""
+    sg, wp = r["median_segments"], r.get("median_worker_pieces") or {}
+    out = [
+        ("client: parse_scenario of the dict", sg["_client_validate"]),
+        ("client: scenario_to_proto", sg["_client_encode"]),
+        ("request transit (serialize, channel, parse)", sg["request_transit"]),
+        ("server: scenario_from_proto (second validation)", sg["server_validate"]),
+        ("server: submit (canonical JSON, hash, SQLite insert)", sg["submit"]),
+        ("queue -> dispatcher (RUNNING write)", sg["queue_to_worker"]),
+    ]
+    if wp:
+        out += [
+            ("worker pipe: task in (pickle, pipe, unpickle + worker GC of the previous solve)", wp["w_task_in"]),
+            ("worker: after model work until solve_scenario returns", wp["w_before_solve"] + wp["w_after_work"]),
+            ("worker: pickle the result (incl. the GC it triggers)", wp["w_pickle_result"]),
+            ("worker pipe: result out (write, parent wake-up, read, unpickle)", wp["w_write_result"] + wp["w_result_in"]),
+        ]
+    else:
+        out.append(("worker pipe (Worker.run − worker total)", sg["worker_pipe"]))
+    out += [
+        ("server: Result.to_json for the store", sg["_result_to_json"]),
+        ("server: SQLite terminal write (result JSON)", sg["_store_terminal"]),
+        ("server: rest of finish (wake the handler)", max(0.0, sg["finish"] - sg["_result_to_json"] - sg["_store_terminal"])),
+        ("server: result_to_proto", sg["server_result_to_proto"]),
+        ("response transit (serialize, channel, parse)", sg["response_transit"]),
+        ("client: result_from_proto", sg["client_decode"]),
+    ]
+    return out
+
+
 def machine_info() -> dict[str, str]:
     try:
         sys.path.insert(0, str(HERE))
@@ -611,17 +665,24 @@ def report(rows: list[dict[str, Any]], info: dict[str, str], command: str, args:
         "## Where the overhead goes: timeline of one solve (median ms per segment)",
         "",
         "The server runs in this process, so client and server functions were wrapped with timers (monkeypatched "
-        "in the bench only); these consecutive segments add up to the wall time (with the worker total).",
+        "in the bench only); these consecutive segments add up to the wall time (with the worker total). (GC x) = Python garbage "
+        "collections of the client/server process that started inside the segment (medians, so they need not add up).",
         "",
         "| segment | " + " | ".join(f"{r['markets']:,}" for r in rows if "error" not in r) + " |",
         "|---|" + "---:|" * sum(1 for r in rows if "error" not in r),
     ]
     ok_rows = [r for r in rows if "error" not in r]
+    def cell(r: dict[str, Any], key: str) -> str:
+        v, g = r["median_segments"][key], r["median_segments"].get(f"_gc_{key}", 0.0)
+        return _ms(v) + (f" (GC {_ms(g)})" if g >= 0.5e-3 else "")
+
     for key, label in SEGMENTS:
-        L.append(f"| {label} | " + " | ".join(_ms(r["median_segments"][key]) for r in ok_rows) + " |")
+        L.append(f"| {label} | " + " | ".join(cell(r, key) for r in ok_rows) + " |")
     L.append("| **sum = service overhead** | " + " | ".join(
         _ms(sum(r["median_segments"][k] for k, _ in SEGMENTS)) for r in ok_rows) + " |")
     L.append("| (wall − worker total, median) | " + " | ".join(_ms(r["median"]["overhead_seconds"]) for r in ok_rows) + " |")
+    L.append("| (garbage collections of the client/server process during the solve, any thread) | " + " | ".join(
+        _ms(r["median_segments"]["_gc_parent_total"]) for r in ok_rows) + " |")
     L += ["", "Named pieces inside those segments (median ms):", "",
           "| piece | " + " | ".join(f"{r['markets']:,}" for r in ok_rows) + " |",
           "|---|" + "---:|" * len(ok_rows)]
@@ -679,14 +740,19 @@ def report(rows: list[dict[str, Any]], info: dict[str, str], command: str, args:
              ("result_json_bytes", "result JSON (stored with the job)"), ("response_bytes", "response message")]
     for key, label in sizes:
         L.append(f"| {label}, MB | " + " | ".join(_mb(r["micro"][key]) for r in ok_rows) + " |")
-    L += ["", "## Ranked overhead (largest size measured)", ""]
+    L += ["", "## Ranked overhead costs (median ms; % of the service overhead)", ""]
     if ok_rows:
-        big = ok_rows[-1]
-        ranked = sorted(SEGMENTS, key=lambda kl: -big["median_segments"][kl[0]])
-        tot = big["median"]["overhead_seconds"]
-        for i, (key, label) in enumerate(ranked, 1):
-            v = big["median_segments"][key]
-            L.append(f"{i}. {label}: {_ms(v)} ms ({100 * v / tot:.0f} % of {_ms(tot)} ms) at {big['markets']:,} markets")
+        costs = {r["markets"]: fine_costs(r) for r in ok_rows}
+        big = ok_rows[-1]["markets"]
+        ranked = sorted(costs[big], key=lambda kv: -kv[1])
+        L += ["| rank | cost | " + " | ".join(f"{n:,}" for n in costs) + " |",
+              "|---:|---|" + "---:|" * len(costs)]
+        for i, (label, _v) in enumerate(ranked, 1):
+            cells = []
+            for r in ok_rows:
+                v = dict(costs[r["markets"]]).get(label, 0.0)
+                cells.append(f"{_ms(v)} ({100 * v / r['median']['overhead_seconds']:.0f} %)")
+            L.append(f"| {i} | {label} | " + " | ".join(cells) + " |")
     if NOTES:
         L += ["", NOTES.strip(), ""]
     profiles = [r["profile_file"] for r in ok_rows if r.get("profile_file")]
@@ -699,10 +765,55 @@ def report(rows: list[dict[str, Any]], info: dict[str, str], command: str, args:
 
 
 NOTES = """
-## Findings
+## Findings (from the run of 2026-11-29 on 2 vCPU; see the tables above for the current numbers)
 
-See the bench/README.md section on `bench_service.py` for the analysis of these numbers and
-what would remove each cost.
+Ratio wall / model work: **1.21 at 1,000 markets** (runs 1.05 / 1.27 / 1.21: target met only by the
+median) and **1.46 at 5,000** (runs 1.11 / 1.71 / 1.46: target missed). The overhead is mostly
+Python's cyclic garbage collector, not gRPC, protobuf or SQLite:
+
+1. **A full GC of the dead Pyomo model in the worker, right after the solve** – 1.18 s at 1,000
+   and 5.46 s at 5,000 markets, ~65 % of the overhead. `solve_scenario` returns and the built
+   model becomes garbage held in reference cycles; build/transfer/extraction ran with the
+   collector paused (`formulation.paused_gc`), so the first allocations after it – pickling the
+   result in `conn.send` – start a generation-2 collection that walks the whole dead model
+   (millions of Pyomo objects). If that send does not trigger it (small no_solution result), the
+   next task's unpickle does (`w_gc_before_work`, 0.2–5.9 s; run 2 at 5,000: 14.5 s overhead,
+   both collections in one run). *Fix (server/workers.py `_worker_main`)*: keep the collector
+   off until the result is sent, then `gc.collect()` while idle before the next `conn.recv()`
+   (or disable GC in the worker for good and collect between tasks; or run each solve in a fresh
+   fork of the forkserver and `os._exit` after sending – no collection at all). Expected ratio
+   without it: ~1.08 at 1,000 and ~1.16 at 5,000. Related, inside the worker total: 0.4 s
+   (1,000) / 2.0 s (5,000) of collections *during* the model work (the collector is back on
+   between transfer and extraction while HiGHS runs and calls back).
+2. **GC during validation, on both sides of the wire** – client `parse_scenario` 723 ms and
+   server `scenario_from_proto` 939 ms at 5,000 markets, of which 584 ms and 634 ms are
+   collections (pydantic allocates ~10^6 objects; gen-2 collections rescan the heap). Measured
+   in-process at 5,000: `parse_scenario` 0.48 s → 0.15 s and `scenario_from_proto` 0.62 s →
+   0.30 s with GC paused (`gc.freeze()` after start-up: 0.20 s / 0.37 s). *Fix*: wrap
+   `scenario_from_proto`/`parse_scenario` (and the worker's task unpickle, 371 ms at 5,000 of
+   which 299 ms GC; 0.43 s → 0.08 s with GC paused) in `paused_gc()`, and `gc.freeze()` once the
+   server has started.
+3. **The SolveTask pickle carries the cached canonical JSON** – 8.4 MB instead of 3.7 MB at
+   5,000 markets (`_canonical_json` is pydantic private state, pickled with the model). *Fix*:
+   drop the caches from the pickled state (a `__getstate__` on `Scenario`), or send only the
+   canonical JSON and rebuild the model in the worker.
+4. **`Result.to_json` via `dataclasses.asdict`** – 129 ms at 1,000 markets (a 3 MB JSON;
+   `to_dict` is 98 ms of it: asdict deep-copies every leaf), on the path before the handler
+   wakes. *Fix*: a hand-written `to_dict` (or orjson, which serialises dataclasses natively).
+5. Small: the SQLite writes (create_job 20 ms, RUNNING 39 ms, terminal 34 ms at 5,000: each
+   `set_job_state` reads the whole row back, scenario JSON included), `canonical_json` +
+   SHA-256 (150 ms at 5,000), the proto conversions (`scenario_to_proto` 179 ms,
+   `result_to_proto`/`result_from_proto` 10–40 ms) and the gRPC transit itself (request
+   1.5 MB: 28 ms; response: 5–7 ms).
+
+Also found: the server's hard limit is time limit + `JobManager.hard_margin` (30 s, not
+configurable). At 5,000 markets build + transfer alone take ~14–33 s, so a 5 s solve passes
+35 s and the worker is **killed** (`INTERNAL: the solve ran past its hard limit of 35s`,
+reproduced with `--hard-margin 0`). This bench raises the margin to 600 s; the service should
+scale the margin with the model size or count it from the end of the transfer. HiGHS found no
+plan for 5,000 markets within 5 s (`no_solution`), so the 5,000-market result is small (0.2 MB).
+The medians move between runs because a full collection lands in whichever run triggers it;
+the per-run numbers are in the .json.
 """
 
 
@@ -724,7 +835,15 @@ def main(argv: list[str] | None = None) -> int:
                         "the server's own 30 s kills the 5,000-market solves, whose build + transfer alone take "
                         "~35 s here); 0 = leave the server's value")
     p.add_argument("--out", default=str(DEFAULT_OUT), help="Markdown report (.json with all runs next to it)")
+    p.add_argument("--render", action="store_true", help="only rewrite the Markdown from the .json next to --out")
     args = p.parse_args(argv)
+    if args.render:
+        data = json.loads(Path(args.out).with_suffix(".json").read_text(encoding="utf-8"))
+        saved = argparse.Namespace(**{**vars(args), **data["args"]})
+        text = report(data["rows"], data["machine"], data["command"], saved, data["date"])
+        Path(args.out).write_text(text, encoding="utf-8")
+        print(text)
+        return 0
     args.profile_sizes = {int(s) for s in args.profile_sizes.split(",") if s.strip()}
     sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
     command = " ".join(shlex.quote(a) for a in [sys.executable, *sys.argv])
@@ -765,7 +884,9 @@ def main(argv: list[str] | None = None) -> int:
     out.write_text(text, encoding="utf-8")
     out.with_suffix(".json").write_text(json.dumps(
         {"command": command, "date": started, "machine": info, "generator_options": GEN_OPTIONS,
-         "time_limit": args.time_limit, "repeats": args.repeats, "hard_margin": args.hard_margin, "rows": rows},
+         "time_limit": args.time_limit, "repeats": args.repeats, "hard_margin": args.hard_margin,
+         "args": {k: args.__dict__[k] for k in ("years", "seed", "time_limit", "repeats", "hard_margin")},
+         "rows": rows},
         indent=1, default=str) + "\n", encoding="utf-8")
     print(text)
     return 0
