@@ -44,6 +44,8 @@ from pydantic import (
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
+from .gctools import paused_gc
+
 # Sane sizes: a scenario beyond these is a mistake or an attack, not a plan.
 MAX_HORIZON = 50
 MAX_MARKETS = 20_000
@@ -606,6 +608,14 @@ class Scenario(_Schema):
     def __hash__(self) -> int:
         return hash(self.sha256())
 
+    def __getstate__(self) -> dict[Any, Any]:
+        # a scenario sent to a worker keeps its hash but not its canonical text (half the bytes)
+        state = super().__getstate__()
+        private = dict(state.get("__pydantic_private__") or {})
+        private["_canonical_json"] = None
+        state["__pydantic_private__"] = private
+        return state
+
     # -- rules within one list
 
     @field_validator("markets", mode="wrap")
@@ -687,7 +697,9 @@ class Scenario(_Schema):
     def canonical_json(self) -> str:
         """The canonical JSON text (defaults filled, keys sorted): what a store keeps."""
         if self._canonical_json is None:
-            self._canonical_json = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"), allow_nan=False)
+            with paused_gc():
+                self._canonical_json = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"),
+                                                  allow_nan=False)
         return self._canonical_json
 
     def sha256(self) -> str:
@@ -878,7 +890,8 @@ def parse_scenario(raw: Any) -> Scenario:
     horizon = raw.get("horizon_years")
     context = {"horizon": _valid_horizon(horizon)}
     try:
-        return Scenario.model_validate(raw, context=context)
+        with paused_gc():  # nothing validated here is garbage yet: don't let the collector rescan it
+            return Scenario.model_validate(raw, context=context)
     except ValidationError as exc:
         raise ScenarioError(_violations(exc)) from None
 

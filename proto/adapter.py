@@ -34,6 +34,7 @@ from google.rpc import error_details_pb2
 from pydantic import BaseModel
 
 from lepton_alloc.models import scenario as scenario_module
+from lepton_alloc.models.gctools import paused_gc
 from lepton_alloc.models.result import (
     Kpis,
     MarketDecision,
@@ -187,7 +188,8 @@ def scenario_from_proto(msg: scenario_pb2.Scenario) -> Scenario:
 
     Raises :class:`~lepton_alloc.models.scenario.ScenarioError` with every violation.
     """
-    return parse_scenario(scenario_data(msg))
+    with paused_gc():
+        return parse_scenario(scenario_data(msg))
 
 
 def scenario_to_proto(scenario: Scenario) -> scenario_pb2.Scenario:
@@ -199,7 +201,8 @@ def scenario_dict_to_proto(canonical: Mapping[str, Any]) -> scenario_pb2.Scenari
     """The proto form of a scenario's canonical dict (``Scenario.to_dict()``, as a store keeps
     it), without validating it again."""
     msg = scenario_pb2.Scenario()
-    _fill(msg, canonical)
+    with paused_gc():
+        _fill(msg, canonical)
     return msg
 
 
@@ -296,6 +299,11 @@ def _record_from_proto(msg: Any, record: type) -> Any:
 def result_to_proto(result: Result, *, summary: bool = False) -> result_pb2.Result:
     """The proto form of a result; ``summary`` leaves out the per-market and per-year
     breakdowns (ListJobs' summary view)."""
+    with paused_gc():
+        return _result_to_proto(result, summary)
+
+
+def _result_to_proto(result: Result, summary: bool) -> result_pb2.Result:
     msg = result_pb2.Result(
         scenario_name=result.scenario_name,
         scenario_sha256=result.scenario_sha256,
@@ -334,6 +342,11 @@ def result_to_proto(result: Result, *, summary: bool = False) -> result_pb2.Resu
 
 def result_from_proto(msg: result_pb2.Result) -> Result:
     """The domain :class:`Result` of a proto result (the inverse of :func:`result_to_proto`)."""
+    with paused_gc():
+        return _result_from_proto(msg)
+
+
+def _result_from_proto(msg: result_pb2.Result) -> Result:
     kpis = None
     if msg.HasField("kpis"):
         k = msg.kpis

@@ -3,6 +3,7 @@ reflection, metrics, graceful shutdown."""
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import signal
@@ -128,6 +129,9 @@ def start_server(cfg: ServerConfig) -> RunningServer:
     log.info("serving %s on %s:%d (workers %d, queue %d, max time limit %.0fs, database %s, metrics %s)",
              SERVICE_NAME, host, port, cfg.workers, cfg.queue_size, cfg.max_time_limit, cfg.database,
              f"http://127.0.0.1:{metrics_port}/metrics" if metrics_port else "off")
+    # what is loaded by now lives as long as the server: the collector need not rescan it
+    gc.collect()
+    gc.freeze()
     return RunningServer(server, port, manager, pool, store, health_servicer, metrics, metrics_port, cfg)
 
 

@@ -24,7 +24,7 @@ from enum import StrEnum
 from typing import Any
 
 from lepton_alloc.models.result import Result
-from lepton_alloc.models.scenario import Scenario
+from lepton_alloc.models.scenario import Scenario, entry_columns
 from lepton_alloc.models.status import JobState, Progress, SolveStatus
 
 from .store import AuditRecord, JobRecord, Store
@@ -33,6 +33,11 @@ from .workers import SolveTask, WorkerPool
 log = logging.getLogger("lepton_alloc.jobs")
 
 RECENT_RESULTS = 64  # results kept in memory for the unary Solve that waits on them
+# A solve's hard wall-clock limit is its time limit + hard_margin + this much per entry column:
+# building and transferring the model is not covered by the HiGHS time limit (about 1.2e-4 s
+# per column measured at 5,000 markets; bench/results/service_overhead.md), so large models get
+# room for it, with a 4x safety factor, instead of being killed before HiGHS even starts.
+MODEL_SECONDS_PER_COLUMN = 5e-4
 
 
 class QueueFull(Exception):
@@ -62,6 +67,7 @@ class JobEventMsg:
 class _Runtime:
     job_id: str
     task: SolveTask
+    hard_limit: float  # seconds of wall clock before the worker is killed
     cancel: threading.Event = field(default_factory=threading.Event)
     done: threading.Event = field(default_factory=threading.Event)
     watchers: list[queue.Queue[JobEventMsg]] = field(default_factory=list)
@@ -180,7 +186,8 @@ class JobManager:
                 scenario_json, opts, who))
             if created:
                 task = SolveTask(job.job_id, scenario, time_limit, gap, options.debug_ignore_cancel_seconds)
-                self._runtime[job.job_id] = _Runtime(job.job_id, task)
+                hard_limit = time_limit + self.hard_margin + MODEL_SECONDS_PER_COLUMN * entry_columns(scenario)
+                self._runtime[job.job_id] = _Runtime(job.job_id, task, hard_limit)
                 self._waiting += 1
                 self._queue.put(job.job_id)
                 if self.metrics:
@@ -316,7 +323,7 @@ class JobManager:
                 self.store.set_job_progress(job_id, json.dumps(progress.to_dict()))
 
         try:
-            outcome = worker.run(task, on_progress, rt.cancel, task.time_limit + self.hard_margin, self.kill_grace)
+            outcome = worker.run(task, on_progress, rt.cancel, rt.hard_limit, self.kill_grace)
         finally:
             if self.metrics:
                 self.metrics.active_workers.dec()

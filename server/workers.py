@@ -52,12 +52,26 @@ class TaskOutcome:
 
 
 def _worker_main(conn: Any, cancel: Any, threads: int) -> None:  # runs in the child process
+    """Receive tasks, solve, send results; the cyclic garbage collector runs only while idle.
+
+    A solve builds about a million Pyomo objects that become garbage together once its result is
+    extracted. With the collector enabled, the first allocations after the solve (pickling the
+    result for the pipe, or unpickling the next task) set off a full collection of that dead
+    model: 1.2 s at 1,000 markets, 5.5 s at 5,000, on the caller's clock
+    (bench/results/service_overhead.md). So the collector stays off while a task runs, and the
+    worker collects after the result is sent, before it waits for the next task.
+    """
+    import gc
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when a worker stops
+    import lepton_alloc.models.extract  # noqa: F401 - the solver stack, loaded before the first task
     from lepton_alloc.models import solve_scenario
     from lepton_alloc.models.scenario import ScenarioError
 
+    gc.collect()
+    gc.freeze()  # what is loaded now lives as long as the worker: never scan it again
+    gc.disable()
     while True:
         try:
             task = conn.recv()
@@ -65,28 +79,35 @@ def _worker_main(conn: Any, cancel: Any, threads: int) -> None:  # runs in the c
             return
         if task is None:
             return
-        job_id = task.job_id
+        conn.send(_run_task(task, conn, cancel, threads, solve_scenario, ScenarioError))
+        del task
+        gc.collect()  # idle: the dead model is collected off the caller's clock
 
-        def on_progress(event: dict[str, Any], _job: str = job_id) -> None:
-            conn.send(("progress", _job, Progress.from_event(event)))
 
-        try:
-            if task.debug_ignore_cancel_seconds:
-                time.sleep(task.debug_ignore_cancel_seconds)  # deliberately deaf to `cancel`
-            result = solve_scenario(
-                task.scenario, time_limit=task.time_limit, mip_rel_gap=task.mip_rel_gap,
-                threads=threads, on_progress=on_progress, should_stop=cancel.is_set,
-            )
-            conn.send(("result", job_id, result))
-        except ScenarioError as exc:
-            conn.send(("error", job_id, str(exc)))
-        except Exception as exc:  # noqa: BLE001 - reported to the job, the worker lives on
-            conn.send(("error", job_id, f"internal solver error: {type(exc).__name__}: {exc}"))
+def _run_task(task: SolveTask, conn: Any, cancel: Any, threads: int, solve: Any,
+              scenario_error: type[Exception]) -> tuple[str, str, Any]:
+    """Solve one task; the message to send back. Its model is garbage when this returns."""
+    job_id = task.job_id
+
+    def on_progress(event: dict[str, Any]) -> None:
+        conn.send(("progress", job_id, Progress.from_event(event)))
+
+    try:
+        if task.debug_ignore_cancel_seconds:
+            time.sleep(task.debug_ignore_cancel_seconds)  # deliberately deaf to `cancel`
+        result = solve(task.scenario, time_limit=task.time_limit, mip_rel_gap=task.mip_rel_gap,
+                       threads=threads, on_progress=on_progress, should_stop=cancel.is_set)
+        return ("result", job_id, result)
+    except scenario_error as exc:
+        return ("error", job_id, str(exc))
+    except Exception as exc:  # noqa: BLE001 - reported to the job, the worker lives on
+        return ("error", job_id, f"internal solver error: {type(exc).__name__}: {exc}")
 
 
 def _context() -> Any:
     ctx = mp.get_context("forkserver")
-    ctx.set_forkserver_preload(["lepton_alloc.models"])
+    # the solver stack (Pyomo, HiGHS, numpy), imported once in the fork server, shared by workers
+    ctx.set_forkserver_preload(["lepton_alloc.models.extract", "lepton_alloc.models.solve"])
     return ctx
 
 

@@ -503,3 +503,21 @@ def test_currency_and_unit_travel_and_misspellings_are_reported() -> None:
     msg.money_unit = "milions"
     msg.currency = "euro"
     assert {v.field for v in _violations(msg)} == {"money_unit", "currency"}
+
+
+def test_result_to_dict_is_asdict(solved: dict[str, Any]) -> None:
+    """The hand-written Result.to_dict (fast) must equal dataclasses.asdict, key order included."""
+    import dataclasses
+
+    for result in solved.values():
+        assert json.dumps(result.to_dict()) == json.dumps(dataclasses.asdict(result))
+
+
+def test_pickled_scenario_keeps_its_hash_not_its_text() -> None:
+    import pickle
+
+    sc = parse_scenario(FULL)
+    text, sha = sc.canonical_json(), sc.sha256()
+    back = pickle.loads(pickle.dumps(sc))
+    assert back == sc and back._canonical_json is None and back._sha256 == sha
+    assert back.canonical_json() == text
