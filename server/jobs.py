@@ -38,6 +38,9 @@ RECENT_RESULTS = 64  # results kept in memory for the unary Solve that waits on 
 # per column measured at 5,000 markets; bench/results/service_overhead.md), so large models get
 # room for it, with a 4x safety factor, instead of being killed before HiGHS even starts.
 MODEL_SECONDS_PER_COLUMN = 5e-4
+# A worker that solved a model with at least this many entry columns exits instead of collecting
+# the dead model (seconds of garbage collection at 1,000+ markets); a fresh one takes its place.
+RETIRE_AFTER_COLUMNS = 10_000
 
 
 class QueueFull(Exception):
@@ -185,8 +188,10 @@ class JobManager:
                 job_id, request_id, request_hash, scenario, scenario_name, scenario_revision,
                 scenario_json, opts, who))
             if created:
-                task = SolveTask(job.job_id, scenario, time_limit, gap, options.debug_ignore_cancel_seconds)
-                hard_limit = time_limit + self.hard_margin + MODEL_SECONDS_PER_COLUMN * entry_columns(scenario)
+                columns = entry_columns(scenario)
+                task = SolveTask(job.job_id, scenario, time_limit, gap, options.debug_ignore_cancel_seconds,
+                                 retire_after=columns >= RETIRE_AFTER_COLUMNS)
+                hard_limit = time_limit + self.hard_margin + MODEL_SECONDS_PER_COLUMN * columns
                 self._runtime[job.job_id] = _Runtime(job.job_id, task, hard_limit)
                 self._waiting += 1
                 self._queue.put(job.job_id)

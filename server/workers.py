@@ -42,6 +42,7 @@ class SolveTask:
     time_limit: float
     mip_rel_gap: float
     debug_ignore_cancel_seconds: float = 0.0  # test hook: simulate a solve that ignores interrupts
+    retire_after: bool = False  # a large model: the worker exits after sending the result (see below)
 
 
 @dataclass
@@ -62,6 +63,7 @@ def _worker_main(conn: Any, cancel: Any, threads: int) -> None:  # runs in the c
     worker collects after the result is sent, before it waits for the next task.
     """
     import gc
+    import os
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when a worker stops
@@ -80,6 +82,11 @@ def _worker_main(conn: Any, cancel: Any, threads: int) -> None:  # runs in the c
         if task is None:
             return
         conn.send(_run_task(task, conn, cancel, threads, solve_scenario, ScenarioError))
+        if task.retire_after:
+            # freeing a large dead model by collection takes seconds (5.5 s at 5,000 markets);
+            # ending the process frees it at once, and the pool starts a fresh worker
+            conn.close()
+            os._exit(0)
         del task
         gc.collect()  # idle: the dead model is collected off the caller's clock
 
@@ -123,6 +130,7 @@ class Worker:
     cancel: Any = None
     busy_job: str | None = None
     replaced: int = 0
+    retiring: bool = False  # the process ends after its current result (a large model)
 
     def start(self) -> None:
         parent, child = self.ctx.Pipe(duplex=True)
@@ -156,6 +164,13 @@ class Worker:
         self.replaced += 1
         self.start()
 
+    def _restart(self) -> None:
+        try:
+            self.conn.close()
+        except Exception:  # noqa: BLE001
+            pass
+        self.start()
+
     def stop(self, timeout: float = 5.0) -> None:
         try:
             self.conn.send(None)
@@ -175,6 +190,13 @@ class Worker:
         kill_grace: float,
     ) -> TaskOutcome:
         """Run one task to completion, cancellation or kill. Always leaves a usable worker."""
+        if self.retiring:  # it exits after a large task's answer; start its successor
+            self.retiring = False
+            self.process.join(10)
+            if self.alive():
+                self.kill_and_replace("did not exit after a large model")
+            else:
+                self._restart()
         if not self.alive():
             self.kill_and_replace("worker was not alive")
         self.cancel.clear()
@@ -197,6 +219,7 @@ class Worker:
                     if kind == "progress":
                         on_progress(payload)
                         continue
+                    self.retiring = task.retire_after  # the worker exits after this answer
                     if kind == "result":
                         return TaskOutcome("result", result=payload)
                     return TaskOutcome("error", error=str(payload))

@@ -132,3 +132,26 @@ def test_stored_scenario_round_trips_currency_labels(client: AllocationClient, t
     assert (stored.scenario.currency, stored.scenario.money_unit) == ("EUR", "thousands")
     result = client.solve(scenario_name="eur-plan")
     assert (result.currency, result.money_unit) == ("EUR", "thousands")
+
+
+def test_worker_retires_after_a_large_model_and_the_next_solve_runs(tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """A worker that solved a large model exits instead of collecting it; its successor serves."""
+    from lepton_alloc.server import jobs
+
+    from .conftest import start
+
+    monkeypatch.setattr(jobs, "RETIRE_AFTER_COLUMNS", 1)  # every model counts as large here
+    running = start(tmp_path, workers=1)
+    try:
+        worker = running.pool.workers[0]
+        with AllocationClient(f"127.0.0.1:{running.port}", timeout=60) as c:
+            first_pid = worker.pid
+            assert c.solve(tiny_scenario()).objective_value == pytest.approx(TINY_OPTIMUM, abs=1e-6)
+            worker.process.join(10)
+            assert not worker.alive()  # it ended itself after answering
+            assert c.solve(tiny_scenario(budget=7.0)).status == "optimal"  # a fresh worker took over
+            assert worker.pid != first_pid and worker.alive()
+            assert c.solve(tiny_scenario()).objective_value == pytest.approx(TINY_OPTIMUM, abs=1e-6)
+    finally:
+        running.stop(grace=0.5)
