@@ -32,7 +32,9 @@ lint: $(BIN)/.installed
 
 bench: $(BIN)/.installed
 	$(BIN)/python bench/bench_build.py
+	$(BIN)/python bench/bench_service.py
 	$(BIN)/python bench/bench_grpc.py
+	$(BIN)/python bench/bench_import.py
 
 proto: $(BIN)/.installed
 	$(BIN)/python proto/generate.py
