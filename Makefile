@@ -11,7 +11,8 @@ $(BIN)/.installed: pyproject.toml
 	@echo "installing Lepton Allocator and its dependencies into $(VENV) (first run only; about a minute) ..."
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet --progress-bar off -e '.[dev]'
+	@# PYTHONWARNINGS: setuptools' 10-line notice on editable installs of mapped package dirs
+	PYTHONWARNINGS=ignore $(BIN)/python -m pip install --quiet --progress-bar off -e '.[dev]'
 	@echo "installed: $$($(BIN)/python -m pip list 2>/dev/null | grep -ciE 'pyomo|highspy|grpcio|pydantic') core packages in $(VENV)"
 	touch $@
 
