@@ -1,7 +1,7 @@
 """Plain-text rendering of a result dict (the JSON shape of ``Result.to_dict()``).
 
-The same dict comes from a local solve and from the server (``convert.result_from_proto``), so
-one renderer serves both.
+The same dict comes from a local solve and from the server (``Result.to_dict()`` of the result
+``proto.adapter.result_from_proto`` returns), so one renderer serves both.
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[Any]], align: str | No
 def render_result(r: dict[str, Any]) -> str:
     out: list[str] = []
     out.append(f"Scenario {r.get('scenario_name', '')}  (sha256 {str(r.get('scenario_sha256', ''))[:12]}…)")
+    out.append(f"Money in {r.get('currency', 'USD')} {r.get('money_unit', 'millions')}; heads in people.")
     gap = r.get("gap")
     out.append(
         f"Status: {r['status']} — {r.get('message', '')}\n"
