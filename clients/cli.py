@@ -64,15 +64,20 @@ def _emit_result(args: argparse.Namespace, d: dict[str, Any]) -> int:
     return 0 if d["status"] in ("optimal", "feasible", "infeasible", "unbounded") else EXIT_FAILED
 
 
+def _progress_line(p: Any) -> str:
+    """One line of solver progress (a local solve's and a watched job's are the same Progress)."""
+    gap_s = "-" if p.gap is None or p.gap > 1e9 else f"{100 * p.gap:.3f}%"
+    obj = "-" if p.objective is None else f"{p.objective:,.3f}"
+    bound = "-" if p.best_bound is None else f"{p.best_bound:,.3f}"
+    return f"  {p.elapsed_seconds:6.1f}s  {p.kind:9s}  incumbent {obj}  bound {bound}  gap {gap_s}"
+
+
 def _progress_printer(args: argparse.Namespace) -> Any:
     if not sys.stderr.isatty():
         return None
 
-    def show(ev: dict[str, Any]) -> None:
-        gap = ev.get("gap")
-        gap_s = "-" if gap is None or gap != gap or gap > 1e9 else f"{100 * gap:.3f}%"
-        sys.stderr.write(f"\r  {ev.get('elapsed_seconds', 0):6.1f}s  incumbent {ev.get('objective', float('nan')):,.3f}"
-                         f"  bound {ev.get('best_bound', float('nan')):,.3f}  gap {gap_s}   ")
+    def show(progress: Any) -> None:
+        sys.stderr.write("\r" + _progress_line(progress) + "   ")
         sys.stderr.flush()
 
     return show
@@ -184,11 +189,7 @@ def _watch(client: Any, job_id: str, args: argparse.Namespace) -> int:
         if ev.kind == "state":
             _err(f"[job {job_id[:8]}] {(ev.state or '').lower()}")
         elif ev.kind == "progress" and ev.progress is not None:
-            p = ev.progress
-            gap_s = "-" if p.gap is None or p.gap > 1e9 else f"{100 * p.gap:.3f}%"
-            obj = "-" if p.objective is None else f"{p.objective:,.3f}"
-            bound = "-" if p.best_bound is None else f"{p.best_bound:,.3f}"
-            _err(f"  {p.elapsed_seconds:6.1f}s  {p.kind:9s}  incumbent {obj}  bound {bound}  gap {gap_s}")
+            _err(_progress_line(ev.progress))
         elif ev.kind == "done":
             final = ev.job
             _err(f"[job {job_id[:8]}] {(ev.state or '').lower()}" + (f": {final.error}" if final and final.error else ""))

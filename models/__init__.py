@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from .result import Result, SolveStatus
+from .status import JobState, Progress, ProgressKind
 from .scenario import FieldViolation, Mode, ObjectiveKind, Scenario, ScenarioError, parse_scenario
 
 if TYPE_CHECKING:
@@ -32,7 +33,8 @@ _LAZY = {
 }
 
 __all__ = [
-    "AllocationModel", "FieldViolation", "Mode", "ObjectiveKind", "ProgressCallback", "Result", "Scenario",
+    "AllocationModel", "FieldViolation", "JobState", "Mode", "ObjectiveKind", "Progress", "ProgressCallback",
+    "ProgressKind", "Result", "Scenario",
     "ScenarioError", "SolveOutcome", "SolveStatus", "build_model", "extract_result", "load_builtin_example",
     "load_scenario_file", "load_scenario_text", "parse_scenario", "solve_model", "solve_scenario",
 ]
@@ -51,7 +53,7 @@ def solve_scenario(
     time_limit: float | None = None,
     mip_rel_gap: float | None = None,
     threads: int = 1,
-    on_progress: Callable[[dict[str, Any]], None] | None = None,
+    on_progress: Callable[[Progress], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
 ) -> Result:
     """Validate (if given raw data), build, solve and extract: the whole path of one solve."""

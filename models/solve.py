@@ -23,18 +23,16 @@ import numpy as np
 from . import highs_fast
 from .formulation import AllocationModel, build_model, paused_gc
 from .scenario import Scenario
+from .status import Progress, ProgressKind, SolveStatus
 
-ProgressCallback = Callable[[dict[str, Any]], None]
+ProgressCallback = Callable[[Progress], None]
 
 LARGE_MODEL_INTEGERS = 10_000
 PRESOLVE_OFF_LARGE = 0x18000  # HiGHS presolve rule bits: probing | enumeration
 
-STATUSES = ("optimal", "feasible", "infeasible", "unbounded", "no_solution", "cancelled")
-
-
 @dataclass
 class SolveOutcome:
-    status: str
+    status: SolveStatus
     objective_value: float | None
     best_bound: float | None
     gap: float | None
@@ -101,19 +99,19 @@ def solve_model(
     started = time.perf_counter()
     state: dict[str, Any] = {"stopped": False, "last_emit": 0.0}
 
-    def emit(kind: str, out: Any) -> None:
+    def emit(kind: ProgressKind, out: Any) -> None:
         if on_progress is None:
             return
         try:
-            event = {
-                "kind": kind,
-                "objective": float(out.objective_function_value),
-                "best_bound": float(out.mip_dual_bound),
-                "gap": float(out.mip_gap),
-                "elapsed_seconds": time.perf_counter() - started,
-                "nodes": int(out.mip_node_count),
-                "at": time.time(),  # wall clock of the callback (event latency is measured from it)
-            }
+            event = Progress(
+                kind,
+                objective=_finite(out.objective_function_value),
+                best_bound=_finite(out.mip_dual_bound),
+                gap=_finite(out.mip_gap),  # HiGHS reports infinities before it knows a plan or bound
+                elapsed_seconds=time.perf_counter() - started,
+                nodes=int(out.mip_node_count),
+                at=time.time(),  # wall clock of the callback (event latency is measured from it)
+            )
         except Exception:  # noqa: BLE001 - a progress event must never break a solve
             return
         on_progress(event)
@@ -126,11 +124,11 @@ def solve_model(
         now = time.perf_counter()
         if on_progress is not None and now - state["last_emit"] >= progress_interval:
             state["last_emit"] = now
-            emit("progress", e.data_out)
+            emit(ProgressKind.HEARTBEAT, e.data_out)
 
     def on_improving(e: Any) -> None:
         state["last_emit"] = time.perf_counter()
-        emit("incumbent", e.data_out)
+        emit(ProgressKind.INCUMBENT, e.data_out)
 
     subscriptions = []
     if should_stop is not None or on_progress is not None:
@@ -181,7 +179,7 @@ def solve_model(
         # whose objective is the constant term (e.g. previous-plan penalties always paid)
         values = np.zeros(len(am.variables))
         const = am.objective_constant
-        return SolveOutcome("optimal", const, const, 0.0, values, transfer, solver_seconds,
+        return SolveOutcome(SolveStatus.OPTIMAL, const, const, 0.0, values, transfer, solver_seconds,
                             h.modelStatusToString(ms))
 
     is_mip = am.integer_count > 0
@@ -194,30 +192,35 @@ def solve_model(
         gap = None
 
     if ms == MS.kOptimal:
-        status = "optimal"
+        status = SolveStatus.OPTIMAL
     elif ms in (MS.kInfeasible, MS.kUnboundedOrInfeasible):
-        status = "infeasible"  # every variable of this model is bounded: not unbounded
+        status = SolveStatus.INFEASIBLE  # the objective is bounded above (CVaR's eta only helps it): not unbounded
     elif ms == MS.kUnbounded:
-        status = "unbounded"
+        status = SolveStatus.UNBOUNDED
     elif ms == MS.kInterrupt or state["stopped"]:
-        status = "cancelled"
+        status = SolveStatus.CANCELLED
     elif has_solution:
-        status = "feasible"
+        status = SolveStatus.FEASIBLE
     else:
-        status = "no_solution"
-    if status == "optimal" and not has_solution:
-        status = "no_solution"
+        status = SolveStatus.NO_SOLUTION
+    if status == SolveStatus.OPTIMAL and not has_solution:
+        status = SolveStatus.NO_SOLUTION
     return SolveOutcome(
         status=status,
-        objective_value=objective if status in ("optimal", "feasible", "cancelled") else None,
-        best_bound=bound if status in ("optimal", "feasible", "cancelled", "no_solution") else None,
-        gap=gap if status in ("optimal", "feasible", "cancelled") else None,
-        values=values if status in ("optimal", "feasible", "cancelled") else None,
+        objective_value=objective if status.has_plan else None,
+        best_bound=bound if status.has_plan or status == SolveStatus.NO_SOLUTION else None,
+        gap=gap if status.has_plan else None,
+        values=values if status.has_plan else None,
         transfer_seconds=transfer,
         solver_seconds=solver_seconds,
         highs_status=h.modelStatusToString(ms),
         node_count=int(max(info.mip_node_count, 0)) if is_mip else 0,
     )
+
+
+def _finite(value: Any) -> float | None:
+    v = float(value)
+    return v if np.isfinite(v) else None
 
 
 def highs_version() -> str:

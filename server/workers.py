@@ -96,8 +96,8 @@ def _run_task(task: SolveTask, conn: Any, cancel: Any, threads: int, solve: Any,
     """Solve one task; the message to send back. Its model is garbage when this returns."""
     job_id = task.job_id
 
-    def on_progress(event: dict[str, Any]) -> None:
-        conn.send(("progress", job_id, Progress.from_event(event)))
+    def on_progress(progress: Progress) -> None:
+        conn.send(("progress", job_id, progress))
 
     try:
         if task.debug_ignore_cancel_seconds:

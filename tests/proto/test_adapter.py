@@ -4,7 +4,6 @@ no silent defaults for enums left at UNSPECIFIED."""
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +12,7 @@ import pytest
 from lepton_alloc.models import ScenarioError, load_scenario_file, parse_scenario, solve_scenario
 from lepton_alloc.models.result import result_from_json
 from lepton_alloc.models.scenario import FieldViolation, Scenario, canonical_json
-from lepton_alloc.models.status import JobState, Progress
+from lepton_alloc.models.status import JobState, Progress, ProgressKind
 from lepton_alloc.proto.adapter import (
     job_state_from_proto,
     progress_from_proto,
@@ -397,21 +396,19 @@ def test_result_optional_values_none_vs_zero() -> None:
 
 
 def test_progress_events_from_a_real_solve_round_trip() -> None:
-    events: list[dict[str, Any]] = []
+    events: list[Progress] = []
     solve_scenario(TINY, on_progress=events.append)
-    events.append({"kind": "progress", "objective": float("inf"), "best_bound": float("-inf"),
-                   "gap": float("inf"), "elapsed_seconds": 0.5, "nodes": 0})
-    kinds = {"progress": "heartbeat", "incumbent": "incumbent"}
-    for event in events:
-        msg = job_pb2.JobProgress.FromString(progress_to_proto(Progress.from_event(event)).SerializeToString())
+    assert events and all(isinstance(e, Progress) for e in events)
+    assert any(e.kind == "incumbent" and e.objective is not None for e in events)
+    unknown = Progress(ProgressKind.HEARTBEAT, elapsed_seconds=0.5)  # nothing known yet: all None
+    for event in [*events, unknown]:
+        msg = job_pb2.JobProgress.FromString(progress_to_proto(event).SerializeToString())
         assert msg.kind != job_pb2.PROGRESS_KIND_UNSPECIFIED
-        back = progress_from_proto(msg)
-        for key in ("objective", "best_bound", "gap"):
-            assert getattr(back, key) == (event[key] if math.isfinite(event[key]) else None)
-        assert back.kind == kinds[event["kind"]] and back.nodes == event["nodes"]
-        assert back.elapsed_seconds == event["elapsed_seconds"]
-    last = progress_from_proto(progress_to_proto(Progress.from_event(events[-1])))
-    assert last.objective is None and last.best_bound is None and last.gap is None
+        back = progress_from_proto(msg, at=event.at)
+        assert back == event
+    assert not progress_to_proto(unknown).HasField("objective")
+    # the store's JSON form (Progress.to_dict) reads back the same
+    assert all(Progress.from_event(e.to_dict()) == e for e in events)
 
 
 # ----------------------------------------------------------------------------- store records
