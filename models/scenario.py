@@ -252,9 +252,10 @@ Flag = Annotated[bool, BeforeValidator(_boolean)]
 Text = Annotated[str, BeforeValidator(_text)]
 Identifier = Annotated[str, BeforeValidator(_identifier)]
 ModeName = Annotated[Mode, BeforeValidator(_choice(MODES, "a mode"))]
+_NonNegativeInput = Annotated[float, Field(ge=0)]
 PerYear = Annotated[
     tuple[NonNegative, ...] | None,
-    BeforeValidator(_per_year, json_schema_input_type=float | list[float]),
+    BeforeValidator(_per_year, json_schema_input_type=_NonNegativeInput | list[_NonNegativeInput] | None),
 ]
 
 

@@ -47,3 +47,22 @@ def test_example_points_editors_at_the_schema() -> None:
     first = (ROOT / "examples" / "global_expansion.yaml").read_text(encoding="utf-8").splitlines()[0]
     assert first == "# yaml-language-server: $schema=../docs/scenario.schema.json"
     assert (ROOT / "examples" / first.split("=", 1)[1]).resolve() == (ROOT / "docs" / "scenario.schema.json")
+
+
+def test_an_editor_checking_against_the_schema_agrees_with_validation() -> None:
+    """The published schema accepts the example and flags the mistakes validation flags."""
+    import copy
+
+    import jsonschema
+
+    from lepton_alloc.models.loader import builtin_example_path, parse_text
+
+    example = parse_text(builtin_example_path().read_text(encoding="utf-8"))
+    validator = jsonschema.Draft202012Validator(json_schema())
+    assert list(validator.iter_errors(example)) == []
+    broken = copy.deepcopy(example)
+    broken["markets"][0]["options"][0]["margin"] = 2
+    broken["solver"]["time_limit_sconds"] = 5
+    broken["budget"]["limit"] = -1
+    paths = sorted(".".join(str(p) for p in e.absolute_path) for e in validator.iter_errors(broken))
+    assert paths == ["budget.limit", "markets.0.options.0.margin", "solver"]  # "solver": additionalProperties
