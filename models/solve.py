@@ -13,10 +13,11 @@ Status is reported honestly: a run stopped by a limit with an incumbent is ``fea
 from __future__ import annotations
 
 import logging
+from contextlib import contextmanager
 import time
 from dataclasses import dataclass
 from typing import Any
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import numpy as np
 
@@ -81,8 +82,6 @@ def solve_model(
     bulk transfer where this Pyomo supports it, unless ``LEPTON_HIGHS_FAST_PATH=0``), False =
     Pyomo's stock interface, True = the bulk transfer or ``RuntimeError``.
     """
-    import highspy
-
     sc = am.scenario
     time_limit = sc.solver.time_limit_seconds if time_limit is None else time_limit
     mip_rel_gap = sc.solver.mip_rel_gap if mip_rel_gap is None else mip_rel_gap
@@ -96,11 +95,31 @@ def solve_model(
     transfer = time.perf_counter() - t0
     h = highs_fast.highs_of(opt)
 
-    started = time.perf_counter()
-    state: dict[str, Any] = {"stopped": False, "last_emit": 0.0}
+    callbacks = _Callbacks(on_progress, should_stop, progress_interval)
+    pyomo_log = logging.getLogger("pyomo.contrib.solver")
+    level = pyomo_log.level
+    pyomo_log.setLevel(logging.ERROR)  # statuses (interrupt, limits) are reported by us, not as warnings
+    try:
+        with callbacks.subscribed(h):
+            opt.solve(am.model, **_solve_options(am, time_limit, mip_rel_gap, threads, first))
+    finally:
+        pyomo_log.setLevel(level)
+    return _outcome(am, opt, h, callbacks.stopped, transfer)
 
-    def emit(kind: ProgressKind, out: Any) -> None:
-        if on_progress is None:
+
+class _Callbacks:
+    """HiGHS callbacks: progress reports (throttled heartbeats, every incumbent) and the
+    interrupt poll of ``should_stop`` (a cancel or an expired deadline)."""
+
+    def __init__(self, on_progress: ProgressCallback | None, should_stop: Callable[[], bool] | None,
+                 interval: float):
+        self.on_progress, self.should_stop, self.interval = on_progress, should_stop, interval
+        self.started = time.perf_counter()
+        self.last_emit = 0.0
+        self.stopped = False
+
+    def emit(self, kind: ProgressKind, out: Any) -> None:
+        if self.on_progress is None:
             return
         try:
             event = Progress(
@@ -108,37 +127,47 @@ def solve_model(
                 objective=_finite(out.objective_function_value),
                 best_bound=_finite(out.mip_dual_bound),
                 gap=_finite(out.mip_gap),  # HiGHS reports infinities before it knows a plan or bound
-                elapsed_seconds=time.perf_counter() - started,
+                elapsed_seconds=time.perf_counter() - self.started,
                 nodes=int(out.mip_node_count),
                 at=time.time(),  # wall clock of the callback (event latency is measured from it)
             )
         except Exception:  # noqa: BLE001 - a progress event must never break a solve
             return
-        on_progress(event)
+        self.on_progress(event)
 
-    def on_interrupt(e: Any) -> None:
-        if should_stop is not None and should_stop():
-            state["stopped"] = True
+    def on_interrupt(self, e: Any) -> None:
+        if self.should_stop is not None and self.should_stop():
+            self.stopped = True
             e.interrupt()
             return
         now = time.perf_counter()
-        if on_progress is not None and now - state["last_emit"] >= progress_interval:
-            state["last_emit"] = now
-            emit(ProgressKind.HEARTBEAT, e.data_out)
+        if self.on_progress is not None and now - self.last_emit >= self.interval:
+            self.last_emit = now
+            self.emit(ProgressKind.HEARTBEAT, e.data_out)
 
-    def on_improving(e: Any) -> None:
-        state["last_emit"] = time.perf_counter()
-        emit(ProgressKind.INCUMBENT, e.data_out)
+    def on_improving(self, e: Any) -> None:
+        self.last_emit = time.perf_counter()
+        self.emit(ProgressKind.INCUMBENT, e.data_out)
 
-    subscriptions = []
-    if should_stop is not None or on_progress is not None:
-        for cb in (h.cbMipInterrupt, h.cbSimplexInterrupt, h.cbIpmInterrupt):
-            cb.subscribe(on_interrupt)
-            subscriptions.append((cb, on_interrupt))
-    if on_progress is not None:
-        h.cbMipImprovingSolution.subscribe(on_improving)
-        subscriptions.append((h.cbMipImprovingSolution, on_improving))
+    @contextmanager
+    def subscribed(self, h: Any) -> Iterator[None]:
+        subscriptions: list[tuple[Any, Callable[[Any], None]]] = []
+        if self.should_stop is not None or self.on_progress is not None:
+            subscriptions += [(cb, self.on_interrupt) for cb in (h.cbMipInterrupt, h.cbSimplexInterrupt, h.cbIpmInterrupt)]
+        if self.on_progress is not None:
+            subscriptions.append((h.cbMipImprovingSolution, self.on_improving))
+        for cb, fn in subscriptions:
+            cb.subscribe(fn)
+        try:
+            yield
+        finally:
+            for cb, fn in subscriptions:
+                cb.unsubscribe(fn)
 
+
+def _solve_options(am: AllocationModel, time_limit: float, mip_rel_gap: float, threads: int,
+                   first: bool) -> dict[str, Any]:
+    """Keyword arguments of Pyomo's ``solve`` for this model."""
     kwargs: dict[str, Any] = dict(
         time_limit=float(time_limit), rel_gap=float(mip_rel_gap), threads=int(threads),
         load_solutions=False, raise_exception_on_nonoptimal_result=False,
@@ -155,17 +184,14 @@ def solve_model(
             update_constraints=False, update_vars=False, update_parameters=False,
             update_named_expressions=False, update_objective=False,
         )
-    pyomo_log = logging.getLogger("pyomo.contrib.solver")
-    level = pyomo_log.level
-    pyomo_log.setLevel(logging.ERROR)  # statuses (interrupt, limits) are reported by us, not as warnings
-    try:
-        opt.solve(am.model, **kwargs)
-    finally:
-        pyomo_log.setLevel(level)
-        for cb, fn in subscriptions:
-            cb.unsubscribe(fn)
-    solver_seconds = float(h.getRunTime())
+    return kwargs
 
+
+def _outcome(am: AllocationModel, opt: Any, h: Any, stopped: bool, transfer: float) -> SolveOutcome:
+    """How the run ended, honestly: a run stopped by a limit with a plan is ``feasible``."""
+    import highspy
+
+    solver_seconds = float(h.getRunTime())
     info = h.getInfo()
     ms = h.getModelStatus()
     MS = highspy.HighsModelStatus
@@ -177,33 +203,26 @@ def solve_model(
     if ms == MS.kModelEmpty:
         # nothing can be entered (no columns, no rows): the only plan is "enter nothing",
         # whose objective is the constant term (e.g. previous-plan penalties always paid)
-        values = np.zeros(len(am.variables))
         const = am.objective_constant
-        return SolveOutcome(SolveStatus.OPTIMAL, const, const, 0.0, values, transfer, solver_seconds,
-                            h.modelStatusToString(ms))
+        return SolveOutcome(SolveStatus.OPTIMAL, const, const, 0.0, np.zeros(len(am.variables)), transfer,
+                            solver_seconds, h.modelStatusToString(ms))
 
     is_mip = am.integer_count > 0
     objective = float(info.objective_function_value) if has_solution else None
-    bound = float(info.mip_dual_bound) if is_mip else objective
-    gap = float(info.mip_gap) if is_mip and has_solution else (0.0 if has_solution else None)
-    if bound is not None and not np.isfinite(bound):
-        bound = None
-    if gap is not None and not np.isfinite(gap):
-        gap = None
+    bound = _finite(info.mip_dual_bound) if is_mip else objective
+    gap = (_finite(info.mip_gap) if is_mip else 0.0) if has_solution else None
 
     if ms == MS.kOptimal:
-        status = SolveStatus.OPTIMAL
+        status = SolveStatus.OPTIMAL if has_solution else SolveStatus.NO_SOLUTION
     elif ms in (MS.kInfeasible, MS.kUnboundedOrInfeasible):
         status = SolveStatus.INFEASIBLE  # the objective is bounded above (CVaR's eta only helps it): not unbounded
     elif ms == MS.kUnbounded:
         status = SolveStatus.UNBOUNDED
-    elif ms == MS.kInterrupt or state["stopped"]:
+    elif ms == MS.kInterrupt or stopped:
         status = SolveStatus.CANCELLED
     elif has_solution:
         status = SolveStatus.FEASIBLE
     else:
-        status = SolveStatus.NO_SOLUTION
-    if status == SolveStatus.OPTIMAL and not has_solution:
         status = SolveStatus.NO_SOLUTION
     return SolveOutcome(
         status=status,
