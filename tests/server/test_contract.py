@@ -151,7 +151,9 @@ def test_worker_retires_after_a_large_model_and_the_next_solve_runs(tmp_path: Pa
             worker.process.join(10)
             assert not worker.alive()  # it ended itself after answering
             assert c.solve(tiny_scenario(budget=7.0)).status == "optimal"  # a fresh worker took over
-            assert worker.pid != first_pid and worker.alive()
+            second_pid = worker.pid
+            assert second_pid != first_pid  # (it retires in turn: every model counts as large here)
             assert c.solve(tiny_scenario()).objective_value == pytest.approx(TINY_OPTIMUM, abs=1e-6)
+            assert worker.pid not in (first_pid, second_pid) and worker.replaced == 0  # retired, not crashed
     finally:
         running.stop(grace=0.5)
