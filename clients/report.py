@@ -68,9 +68,11 @@ def render_result(r: dict[str, Any]) -> str:
                  _num(y["expected_contribution"]), _num(y["expected_net_cash_flow"])] for y in r["years"]]
         out.append(table(["year", "spend", "budget", "heads", "cap", "net hires", "limit", "contribution", "net cash"],
                          rows, "rrrrrrrrr"))
-    if r.get("conflict"):
+    inf = r.get("infeasibility")
+    if inf:
         out.append("")
-        out.append("Conflicting constraints: " + ", ".join(r["conflict"]))
+        out.append(f"Why it is infeasible ({inf['method']}): " + ", ".join(inf["constraints"]))
+        out.extend(f"  {line}" for line in inf["explanation"])
     t = r.get("timings") or {}
     ms = r.get("model_size") or {}
     out.append("")

@@ -17,8 +17,9 @@ from .gctools import paused_gc
 from .scenario import Mode
 from .status import SolveStatus
 
-__all__ = ["Kpis", "MarketDecision", "MarketYear", "ModelSize", "Result", "ShadowPrice", "SolveStatus", "Timings",
-           "YearTotal", "result_from_dict", "result_from_json"]
+__all__ = ["Infeasibility", "Kpis", "LimitReport", "MarketDecision", "MarketTerms", "MarketValue", "MarketYear",
+           "ModelSize", "ObjectiveTerm", "Relaxation", "Result", "SolveStatus", "StepValue", "Timings", "YearTotal",
+           "result_from_dict", "result_from_json"]
 
 
 @dataclass
@@ -96,10 +97,90 @@ class ModelSize:
     nonzeros: int
 
 
+# ----------------------------------------------------------------------------- explanations (§3)
+
+
 @dataclass
-class ShadowPrice:
-    constraint: str
+class StepValue:
+    """A limit moved by a relative step and the scenario re-solved (docs/model.md §3)."""
+
+    direction: str  # "down" | "up"
+    relative_step: float  # e.g. 0.05 = the limit moved by 5 %
+    limit: float  # the moved limit (units of the limit)
+    objective: float | None  # the re-solve's objective; None without a plan (e.g. infeasible)
+    objective_change: float | None  # objective - the plan's objective
+    plan_changes: bool | None  # whether the entry plan (market -> mode, year) differs
+    status: SolveStatus
+    cut_short: bool = False  # the time budget ended this re-solve before it was proven optimal
+
+
+@dataclass
+class LimitReport:
+    """One resource or policy limit of the plan, under its docs/model.md §4 name."""
+
+    constraint: str  # e.g. "budget_cumulative[2029]", "talent_cap[EMEA,2030]"
+    use: float  # the plan's left-hand side in the limit's units
+    limit: float
+    slack: float  # limit - use (>= 0 for a met upper limit)
+    binds: bool  # slack within tolerance
+    local_price: float | None  # objective per unit of the limit, integer decisions fixed; None: undefined
+    local_price_note: str = ""  # why there is no local price, in words
+    steps: list[StepValue] = field(default_factory=list)
+
+
+@dataclass
+class ObjectiveTerm:
+    """One term of the maximized objective: contribution = weight x value; they sum to it."""
+
+    term: str  # "expected_npv" | "cvar" | "final_year_contribution" | "change_penalty"
+    weight: float
     value: float
+    contribution: float
+
+
+@dataclass
+class MarketTerms:
+    """One market's share of the objective's parts (before weights)."""
+
+    market_id: str
+    expected_npv: float  # its share of E[NPV], terminal value included
+    terminal_value: float  # of which terminal value (expected)
+    change_penalty: float  # plan-change penalty attributed to it
+
+
+@dataclass
+class Relaxation:
+    """How far one limit would have to move for the scenario to become feasible."""
+
+    constraint: str
+    limit: float
+    needed: float
+    change: float  # needed - limit
+
+
+@dataclass
+class Infeasibility:
+    """Why a scenario is infeasible: a minimal set of conflicting limits (§3)."""
+
+    method: str  # "lp_iis" (the LP relaxation is infeasible) | "elastic" (only the integer problem is)
+    constraints: list[str]  # docs/model.md §4 names
+    explanation: list[str]  # the same in business words, one line each
+    relaxations: list[Relaxation] = field(default_factory=list)
+
+
+@dataclass
+class MarketValue:
+    """What one market is worth to the plan: the objective with it forced out (entered) or in."""
+
+    market_id: str
+    entered: bool  # in the plan being explained
+    objective: float | None  # the re-solve's objective; None without a plan
+    objective_change: float | None  # objective - the plan's objective (<= 0 when proven)
+    mode: Mode | None  # forced in: the option the re-solve chose
+    entry_year: int | None
+    blocking: list[str] = field(default_factory=list)  # forced in: limits that bind and stopped it before
+    status: SolveStatus = SolveStatus.OPTIMAL
+    cut_short: bool = False
 
 
 @dataclass
@@ -117,10 +198,15 @@ class Result:
     timings: Timings
     model_size: ModelSize
     solver: dict[str, str]
-    shadow_prices: list[ShadowPrice] = field(default_factory=list)
-    conflict: list[str] = field(default_factory=list)
     currency: str = "USD"  # labels of every money amount above (the scenario's)
     money_unit: str = "millions"
+    # explanations (docs/model.md §3): limits with their values, the objective reconciled to its
+    # parts, why an infeasible scenario is infeasible, and what each market is worth
+    limits: list[LimitReport] = field(default_factory=list)
+    objective_terms: list[ObjectiveTerm] = field(default_factory=list)
+    market_terms: list[MarketTerms] = field(default_factory=list)
+    infeasibility: Infeasibility | None = None
+    market_values: list[MarketValue] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data, keys in declaration order (the JSON the CLI prints).
@@ -134,8 +220,14 @@ class Result:
         out["timings"] = dict(vars(self.timings))
         out["model_size"] = dict(vars(self.model_size))
         out["solver"] = dict(self.solver)
-        out["shadow_prices"] = [dict(vars(p)) for p in self.shadow_prices]
-        out["conflict"] = list(self.conflict)
+        out["limits"] = [{**vars(lim), "steps": [dict(vars(st)) for st in lim.steps]} for lim in self.limits]
+        out["objective_terms"] = [dict(vars(t)) for t in self.objective_terms]
+        out["market_terms"] = [dict(vars(t)) for t in self.market_terms]
+        out["infeasibility"] = None if self.infeasibility is None else {
+            **vars(self.infeasibility), "constraints": list(self.infeasibility.constraints),
+            "explanation": list(self.infeasibility.explanation),
+            "relaxations": [dict(vars(r)) for r in self.infeasibility.relaxations]}
+        out["market_values"] = [{**vars(v), "blocking": list(v.blocking)} for v in self.market_values]
         return out
 
     def to_json(self) -> str:
@@ -164,11 +256,25 @@ def result_from_dict(d: dict[str, Any]) -> Result:
         timings=Timings(**d.get("timings", {})),
         model_size=ModelSize(**d["model_size"]),
         solver=dict(d.get("solver", {})),
-        shadow_prices=[ShadowPrice(**s) for s in d.get("shadow_prices", [])],
-        conflict=list(d.get("conflict", [])),
         currency=d.get("currency", "USD"),
         money_unit=d.get("money_unit", "millions"),
+        limits=[LimitReport(**{**lim, "steps": [StepValue(**{**st, "status": SolveStatus(st["status"])})
+                                                 for st in lim.get("steps", [])]})
+                for lim in d.get("limits", [])],
+        objective_terms=[ObjectiveTerm(**t) for t in d.get("objective_terms", [])],
+        market_terms=[MarketTerms(**t) for t in d.get("market_terms", [])],
+        infeasibility=_infeasibility_from_dict(d.get("infeasibility")),
+        market_values=[MarketValue(**{**v, "mode": Mode(v["mode"]) if v.get("mode") else None,
+                                      "status": SolveStatus(v["status"])})
+                       for v in d.get("market_values", [])],
     )
+
+
+def _infeasibility_from_dict(d: dict[str, Any] | None) -> Infeasibility | None:
+    if not d:
+        return None
+    return Infeasibility(method=d["method"], constraints=list(d["constraints"]), explanation=list(d["explanation"]),
+                         relaxations=[Relaxation(**r) for r in d.get("relaxations", [])])
 
 
 def result_from_json(text: str) -> Result:

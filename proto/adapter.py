@@ -36,12 +36,18 @@ from pydantic import BaseModel
 from lepton_alloc.models import scenario as scenario_module
 from lepton_alloc.models.gctools import paused_gc
 from lepton_alloc.models.result import (
+    Infeasibility,
     Kpis,
+    LimitReport,
     MarketDecision,
+    MarketTerms,
+    MarketValue,
     MarketYear,
     ModelSize,
+    ObjectiveTerm,
+    Relaxation,
     Result,
-    ShadowPrice,
+    StepValue,
     Timings,
     YearTotal,
 )
@@ -275,11 +281,15 @@ def _check_same_fields(record: type, message: type[Message], skip: Sequence[str]
 
 for _record, _message in ((MarketYear, result_pb2.MarketYear), (YearTotal, result_pb2.YearTotal),
                           (Timings, result_pb2.Timings), (ModelSize, result_pb2.ModelSize),
-                          (ShadowPrice, result_pb2.ShadowPrice)):
+                          (ObjectiveTerm, result_pb2.ObjectiveTerm), (MarketTerms, result_pb2.MarketTerms),
+                          (Relaxation, result_pb2.Relaxation)):
     _check_same_fields(_record, _message)
-_check_same_fields(MarketDecision, result_pb2.MarketDecision)
-_check_same_fields(Kpis, result_pb2.Kpis)
-_check_same_fields(Result, result_pb2.Result)
+_NESTED: tuple[tuple[type, Any], ...] = (
+    (MarketDecision, result_pb2.MarketDecision), (Kpis, result_pb2.Kpis), (StepValue, result_pb2.StepValue),
+    (LimitReport, result_pb2.LimitReport), (Infeasibility, result_pb2.Infeasibility),
+    (MarketValue, result_pb2.MarketValue), (Result, result_pb2.Result))
+for _nested, _nested_message in _NESTED:
+    _check_same_fields(_nested, _nested_message)  # converted field by field below
 
 
 def _record_to_proto(record: Any) -> Any:
@@ -315,11 +325,18 @@ def _result_to_proto(result: Result, summary: bool) -> result_pb2.Result:
         timings=_record_to_proto(result.timings),
         model_size=_record_to_proto(result.model_size),
         solver=[result_pb2.SolverProperty(key=k, value=v) for k, v in result.solver.items()],
-        shadow_prices=[_record_to_proto(p) for p in result.shadow_prices],
-        conflict=result.conflict,
         currency=result.currency,
         money_unit=result.money_unit,
+        limits=[_limit_to_proto(lim) for lim in result.limits],
+        objective_terms=[_record_to_proto(t) for t in result.objective_terms],
+        market_terms=[_record_to_proto(t) for t in result.market_terms],
+        market_values=[_market_value_to_proto(v) for v in result.market_values],
     )
+    if result.infeasibility is not None:
+        inf = result.infeasibility
+        msg.infeasibility.CopyFrom(result_pb2.Infeasibility(
+            method=inf.method, constraints=inf.constraints, explanation=inf.explanation,
+            relaxations=[_record_to_proto(r) for r in inf.relaxations]))
     if not summary:
         msg.years.extend(_record_to_proto(y) for y in result.years)
         for m in result.markets:
@@ -380,11 +397,62 @@ def _result_from_proto(msg: result_pb2.Result) -> Result:
         timings=_record_from_proto(msg.timings, Timings),
         model_size=_record_from_proto(msg.model_size, ModelSize),
         solver={p.key: p.value for p in msg.solver},
-        shadow_prices=[_record_from_proto(p, ShadowPrice) for p in msg.shadow_prices],
-        conflict=list(msg.conflict),
         currency=msg.currency,
         money_unit=msg.money_unit,
+        limits=[_limit_from_proto(lim) for lim in msg.limits],
+        objective_terms=[_record_from_proto(t, ObjectiveTerm) for t in msg.objective_terms],
+        market_terms=[_record_from_proto(t, MarketTerms) for t in msg.market_terms],
+        infeasibility=Infeasibility(
+            method=msg.infeasibility.method, constraints=list(msg.infeasibility.constraints),
+            explanation=list(msg.infeasibility.explanation),
+            relaxations=[_record_from_proto(r, Relaxation) for r in msg.infeasibility.relaxations],
+        ) if msg.HasField("infeasibility") else None,
+        market_values=[_market_value_from_proto(v) for v in msg.market_values],
     )
+
+
+def _optional(msg: Any, name: str) -> Any:
+    return getattr(msg, name) if msg.HasField(name) else None
+
+
+def _step_to_proto(st: StepValue) -> result_pb2.StepValue:
+    return result_pb2.StepValue(
+        direction=st.direction, relative_step=st.relative_step, limit=st.limit, objective=st.objective,
+        objective_change=st.objective_change, plan_changes=st.plan_changes, status=_STATUS_TO_PB[st.status],
+        cut_short=st.cut_short)
+
+
+def _step_from_proto(m: result_pb2.StepValue) -> StepValue:
+    return StepValue(direction=m.direction, relative_step=m.relative_step, limit=m.limit,
+                     objective=_optional(m, "objective"), objective_change=_optional(m, "objective_change"),
+                     plan_changes=_optional(m, "plan_changes"), status=_PB_TO_STATUS[m.status], cut_short=m.cut_short)
+
+
+def _limit_to_proto(lim: LimitReport) -> result_pb2.LimitReport:
+    return result_pb2.LimitReport(
+        constraint=lim.constraint, use=lim.use, limit=lim.limit, slack=lim.slack, binds=lim.binds,
+        local_price=lim.local_price, local_price_note=lim.local_price_note,
+        steps=[_step_to_proto(st) for st in lim.steps])
+
+
+def _limit_from_proto(m: result_pb2.LimitReport) -> LimitReport:
+    return LimitReport(constraint=m.constraint, use=m.use, limit=m.limit, slack=m.slack, binds=m.binds,
+                       local_price=_optional(m, "local_price"), local_price_note=m.local_price_note,
+                       steps=[_step_from_proto(st) for st in m.steps])
+
+
+def _market_value_to_proto(v: MarketValue) -> result_pb2.MarketValue:
+    return result_pb2.MarketValue(
+        market_id=v.market_id, entered=v.entered, objective=v.objective, objective_change=v.objective_change,
+        mode=_MODE_TO_PB[v.mode] if v.mode is not None else None, entry_year=v.entry_year, blocking=v.blocking,
+        status=_STATUS_TO_PB[v.status], cut_short=v.cut_short)
+
+
+def _market_value_from_proto(m: result_pb2.MarketValue) -> MarketValue:
+    return MarketValue(market_id=m.market_id, entered=m.entered, objective=_optional(m, "objective"),
+                       objective_change=_optional(m, "objective_change"),
+                       mode=_PB_TO_MODE.get(m.mode), entry_year=_optional(m, "entry_year"), blocking=list(m.blocking),
+                       status=_PB_TO_STATUS[m.status], cut_short=m.cut_short)
 
 
 # ============================================================================ progress and time

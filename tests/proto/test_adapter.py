@@ -376,7 +376,7 @@ def test_result_values_where_a_wrong_mapping_would_differ(solved: dict[str, Any]
     imsg = result_to_proto(infeasible)
     assert imsg.status == result_pb2.SOLVE_STATUS_INFEASIBLE
     assert not imsg.HasField("kpis") and not imsg.HasField("objective_value")
-    assert list(imsg.conflict) == infeasible.conflict
+    assert imsg.HasField("infeasibility") == (infeasible.infeasibility is not None)
 
 
 def test_result_optional_values_none_vs_zero() -> None:
@@ -518,3 +518,42 @@ def test_pickled_scenario_keeps_its_hash_not_its_text() -> None:
     back = pickle.loads(pickle.dumps(sc))
     assert back == sc and back._canonical_json is None and back._sha256 == sha
     assert back.canonical_json() == text
+
+
+def test_explanations_round_trip_through_proto_and_json(solved: dict[str, Any]) -> None:
+    """Every explanation field (hand-filled, optional ones both set and unset) survives the wire
+    and the store's JSON."""
+    import dataclasses
+
+    from lepton_alloc.models.result import (
+        Infeasibility,
+        LimitReport,
+        MarketTerms,
+        MarketValue,
+        ObjectiveTerm,
+        Relaxation,
+        StepValue,
+    )
+    from lepton_alloc.models.scenario import Mode
+    from lepton_alloc.models.status import SolveStatus
+
+    base = solved["tiny"]
+    explained = dataclasses.replace(
+        base,
+        limits=[
+            LimitReport("budget[2030]", 20.0, 20.0, 0.0, True, 1.25, "", [
+                StepValue("down", 0.05, 19.0, 40.5, -1.25, False, SolveStatus.OPTIMAL),
+                StepValue("up", 0.05, 21.0, None, None, None, SolveStatus.NO_SOLUTION, cut_short=True)]),
+            LimitReport("region_max_markets[R1]", 1.0, 1.0, 0.0, True, None, "only entry decisions touch this limit"),
+        ],
+        objective_terms=[ObjectiveTerm("expected_npv", 1.0, 42.0, 42.0), ObjectiveTerm("change_penalty", -1.0, 0.0, -0.0)],
+        market_terms=[MarketTerms("A", 30.0, 0.0, 0.0), MarketTerms("B", 12.0, 1.5, 0.0)],
+        infeasibility=Infeasibility("elastic", ["must_enter[A]", "budget[2030]"], ["A needs 25 in 2030; budget[2030] allows 20"],
+                                    [Relaxation("budget[2030]", 20.0, 25.0, 5.0)]),
+        market_values=[MarketValue("A", True, 30.0, -12.0, None, None),
+                       MarketValue("C", False, None, None, Mode.ACQUIRE, 2031, ["budget[2031]"], SolveStatus.FEASIBLE, True)],
+    )
+    back = result_from_proto(result_pb2.Result.FromString(result_to_proto(explained).SerializeToString()))
+    assert back == explained
+    assert result_from_json(explained.to_json()) == explained
+    assert json.dumps(explained.to_dict()) == json.dumps(dataclasses.asdict(explained))

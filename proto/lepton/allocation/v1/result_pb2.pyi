@@ -38,7 +38,7 @@ class _SolveStatusEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_SolveStat
     SOLVE_STATUS_FEASIBLE: _SolveStatus.ValueType  # 2
     """Stopped by a limit with a feasible plan; gap shown."""
     SOLVE_STATUS_INFEASIBLE: _SolveStatus.ValueType  # 3
-    """No plan satisfies every constraint; `conflict` names an irreducible set."""
+    """No plan satisfies every constraint; `infeasibility` says why."""
     SOLVE_STATUS_UNBOUNDED: _SolveStatus.ValueType  # 4
     """The objective is unbounded."""
     SOLVE_STATUS_NO_SOLUTION: _SolveStatus.ValueType  # 5
@@ -56,7 +56,7 @@ SOLVE_STATUS_OPTIMAL: SolveStatus.ValueType  # 1
 SOLVE_STATUS_FEASIBLE: SolveStatus.ValueType  # 2
 """Stopped by a limit with a feasible plan; gap shown."""
 SOLVE_STATUS_INFEASIBLE: SolveStatus.ValueType  # 3
-"""No plan satisfies every constraint; `conflict` names an irreducible set."""
+"""No plan satisfies every constraint; `infeasibility` says why."""
 SOLVE_STATUS_UNBOUNDED: SolveStatus.ValueType  # 4
 """The objective is unbounded."""
 SOLVE_STATUS_NO_SOLUTION: SolveStatus.ValueType  # 5
@@ -84,10 +84,13 @@ class Result(_message.Message):
     TIMINGS_FIELD_NUMBER: _builtins.int
     MODEL_SIZE_FIELD_NUMBER: _builtins.int
     SOLVER_FIELD_NUMBER: _builtins.int
-    SHADOW_PRICES_FIELD_NUMBER: _builtins.int
-    CONFLICT_FIELD_NUMBER: _builtins.int
     CURRENCY_FIELD_NUMBER: _builtins.int
     MONEY_UNIT_FIELD_NUMBER: _builtins.int
+    LIMITS_FIELD_NUMBER: _builtins.int
+    OBJECTIVE_TERMS_FIELD_NUMBER: _builtins.int
+    MARKET_TERMS_FIELD_NUMBER: _builtins.int
+    INFEASIBILITY_FIELD_NUMBER: _builtins.int
+    MARKET_VALUES_FIELD_NUMBER: _builtins.int
     scenario_name: _builtins.str
     """Name of the solved scenario (`Scenario.name`)."""
     scenario_sha256: _builtins.str
@@ -133,16 +136,26 @@ class Result(_message.Message):
         """
 
     @_builtins.property
-    def shadow_prices(self) -> _containers.RepeatedCompositeFieldContainer[Global___ShadowPrice]:
-        """Change of the objective per unit increase of each budget, headcount and region limit,
-        from the LP with integer decisions fixed (docs/model.md section 3).
+    def limits(self) -> _containers.RepeatedCompositeFieldContainer[Global___LimitReport]:
+        """Every resource and policy limit of the plan with its use, slack, whether it binds and
+        what it is worth (docs/model.md section 3); empty without a plan.
         """
 
     @_builtins.property
-    def conflict(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
-        """For an infeasible scenario: constraint names of an irreducible infeasible subset
-        (docs/model.md section 4).
-        """
+    def objective_terms(self) -> _containers.RepeatedCompositeFieldContainer[Global___ObjectiveTerm]:
+        """The objective split into its weighted terms; their contributions sum to objective_value."""
+
+    @_builtins.property
+    def market_terms(self) -> _containers.RepeatedCompositeFieldContainer[Global___MarketTerms]:
+        """Each market's share of the objective's parts, in scenario order."""
+
+    @_builtins.property
+    def infeasibility(self) -> Global___Infeasibility:
+        """Why the scenario is infeasible; absent unless status is SOLVE_STATUS_INFEASIBLE."""
+
+    @_builtins.property
+    def market_values(self) -> _containers.RepeatedCompositeFieldContainer[Global___MarketValue]:
+        """What each market is worth (forced out if entered, in if not); filled by ExplainJob."""
 
     def __init__(
         self,
@@ -160,14 +173,17 @@ class Result(_message.Message):
         timings: Global___Timings | None = ...,
         model_size: Global___ModelSize | None = ...,
         solver: _abc.Iterable[Global___SolverProperty] | None = ...,
-        shadow_prices: _abc.Iterable[Global___ShadowPrice] | None = ...,
-        conflict: _abc.Iterable[_builtins.str] | None = ...,
         currency: _builtins.str = ...,
         money_unit: _builtins.str = ...,
+        limits: _abc.Iterable[Global___LimitReport] | None = ...,
+        objective_terms: _abc.Iterable[Global___ObjectiveTerm] | None = ...,
+        market_terms: _abc.Iterable[Global___MarketTerms] | None = ...,
+        infeasibility: Global___Infeasibility | None = ...,
+        market_values: _abc.Iterable[Global___MarketValue] | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_best_bound", b"_best_bound", "_gap", b"_gap", "_objective_value", b"_objective_value", "best_bound", b"best_bound", "gap", b"gap", "kpis", b"kpis", "model_size", b"model_size", "objective_value", b"objective_value", "timings", b"timings"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_best_bound", b"_best_bound", "_gap", b"_gap", "_objective_value", b"_objective_value", "best_bound", b"best_bound", "gap", b"gap", "infeasibility", b"infeasibility", "kpis", b"kpis", "model_size", b"model_size", "objective_value", b"objective_value", "timings", b"timings"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_best_bound", b"_best_bound", "_gap", b"_gap", "_objective_value", b"_objective_value", "best_bound", b"best_bound", "conflict", b"conflict", "currency", b"currency", "gap", b"gap", "kpis", b"kpis", "markets", b"markets", "message", b"message", "model_size", b"model_size", "money_unit", b"money_unit", "objective_value", b"objective_value", "scenario_name", b"scenario_name", "scenario_sha256", b"scenario_sha256", "shadow_prices", b"shadow_prices", "solver", b"solver", "status", b"status", "timings", b"timings", "years", b"years"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_best_bound", b"_best_bound", "_gap", b"_gap", "_objective_value", b"_objective_value", "best_bound", b"best_bound", "currency", b"currency", "gap", b"gap", "infeasibility", b"infeasibility", "kpis", b"kpis", "limits", b"limits", "market_terms", b"market_terms", "market_values", b"market_values", "markets", b"markets", "message", b"message", "model_size", b"model_size", "money_unit", b"money_unit", "objective_terms", b"objective_terms", "objective_value", b"objective_value", "scenario_name", b"scenario_name", "scenario_sha256", b"scenario_sha256", "solver", b"solver", "status", b"status", "timings", b"timings", "years", b"years"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__best_bound: _TypeAlias = _typing.Literal["best_bound"]  # noqa: Y015
     _WhichOneofArgType__best_bound: _TypeAlias = _typing.Literal["_best_bound", b"_best_bound"]  # noqa: Y015
@@ -571,29 +587,329 @@ class SolverProperty(_message.Message):
 Global___SolverProperty: _TypeAlias = SolverProperty  # noqa: Y015
 
 @_typing.final
-class ShadowPrice(_message.Message):
-    """Marginal value of one limit."""
+class StepValue(_message.Message):
+    """A limit moved by a relative step and the scenario re-solved."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DIRECTION_FIELD_NUMBER: _builtins.int
+    RELATIVE_STEP_FIELD_NUMBER: _builtins.int
+    LIMIT_FIELD_NUMBER: _builtins.int
+    OBJECTIVE_FIELD_NUMBER: _builtins.int
+    OBJECTIVE_CHANGE_FIELD_NUMBER: _builtins.int
+    PLAN_CHANGES_FIELD_NUMBER: _builtins.int
+    STATUS_FIELD_NUMBER: _builtins.int
+    CUT_SHORT_FIELD_NUMBER: _builtins.int
+    direction: _builtins.str
+    """"down" or "up"."""
+    relative_step: _builtins.float
+    """The relative step, fraction (0.05 = the limit moved by 5 %)."""
+    limit: _builtins.float
+    """The moved limit, in the limit's units."""
+    objective: _builtins.float
+    """The re-solve's objective, money; absent without a plan (e.g. infeasible)."""
+    objective_change: _builtins.float
+    """objective minus the explained plan's objective, money; absent without a plan."""
+    plan_changes: _builtins.bool
+    """Whether the entry plan (market, mode, entry year) differs; absent without a plan."""
+    status: Global___SolveStatus.ValueType
+    """How the re-solve ended."""
+    cut_short: _builtins.bool
+    """True when the time budget ended the re-solve before it was proven optimal."""
+    def __init__(
+        self,
+        *,
+        direction: _builtins.str = ...,
+        relative_step: _builtins.float = ...,
+        limit: _builtins.float = ...,
+        objective: _builtins.float | None = ...,
+        objective_change: _builtins.float | None = ...,
+        plan_changes: _builtins.bool | None = ...,
+        status: Global___SolveStatus.ValueType = ...,
+        cut_short: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_objective", b"_objective", "_objective_change", b"_objective_change", "_plan_changes", b"_plan_changes", "objective", b"objective", "objective_change", b"objective_change", "plan_changes", b"plan_changes"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_objective", b"_objective", "_objective_change", b"_objective_change", "_plan_changes", b"_plan_changes", "cut_short", b"cut_short", "direction", b"direction", "limit", b"limit", "objective", b"objective", "objective_change", b"objective_change", "plan_changes", b"plan_changes", "relative_step", b"relative_step", "status", b"status"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__objective: _TypeAlias = _typing.Literal["objective"]  # noqa: Y015
+    _WhichOneofArgType__objective: _TypeAlias = _typing.Literal["_objective", b"_objective"]  # noqa: Y015
+    _WhichOneofReturnType__objective_change: _TypeAlias = _typing.Literal["objective_change"]  # noqa: Y015
+    _WhichOneofArgType__objective_change: _TypeAlias = _typing.Literal["_objective_change", b"_objective_change"]  # noqa: Y015
+    _WhichOneofReturnType__plan_changes: _TypeAlias = _typing.Literal["plan_changes"]  # noqa: Y015
+    _WhichOneofArgType__plan_changes: _TypeAlias = _typing.Literal["_plan_changes", b"_plan_changes"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__objective) -> _WhichOneofReturnType__objective | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__objective_change) -> _WhichOneofReturnType__objective_change | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__plan_changes) -> _WhichOneofReturnType__plan_changes | None: ...
+
+Global___StepValue: _TypeAlias = StepValue  # noqa: Y015
+
+@_typing.final
+class LimitReport(_message.Message):
+    """One resource or policy limit of a plan (docs/model.md section 3)."""
 
     DESCRIPTOR: _descriptor.Descriptor
 
     CONSTRAINT_FIELD_NUMBER: _builtins.int
-    VALUE_FIELD_NUMBER: _builtins.int
+    USE_FIELD_NUMBER: _builtins.int
+    LIMIT_FIELD_NUMBER: _builtins.int
+    SLACK_FIELD_NUMBER: _builtins.int
+    BINDS_FIELD_NUMBER: _builtins.int
+    LOCAL_PRICE_FIELD_NUMBER: _builtins.int
+    LOCAL_PRICE_NOTE_FIELD_NUMBER: _builtins.int
+    STEPS_FIELD_NUMBER: _builtins.int
     constraint: _builtins.str
-    """Constraint name (docs/model.md section 4), e.g. `budget[2027]`."""
-    value: _builtins.float
-    """Change of the objective per unit increase of the limit, objective units (money)
-    per limit unit (money or people).
+    """Constraint name (docs/model.md section 4), e.g. `budget_cumulative[2029]`."""
+    use: _builtins.float
+    """The plan's use of the limit, in the limit's units (money, people, markets, ...)."""
+    limit: _builtins.float
+    """The limit."""
+    slack: _builtins.float
+    """limit minus use (>= 0 for a met upper limit)."""
+    binds: _builtins.bool
+    """True when the limit binds (slack within tolerance)."""
+    local_price: _builtins.float
+    """Objective per unit increase of the limit with the integer decisions fixed at the plan;
+    absent when undefined (only entry decisions touch the limit): see local_price_note.
     """
+    local_price_note: _builtins.str
+    """Why there is no local price, in words; empty when there is one."""
+    @_builtins.property
+    def steps(self) -> _containers.RepeatedCompositeFieldContainer[Global___StepValue]:
+        """Re-solves with the limit moved down and up by a step (ExplainJob); empty otherwise."""
+
     def __init__(
         self,
         *,
         constraint: _builtins.str = ...,
+        use: _builtins.float = ...,
+        limit: _builtins.float = ...,
+        slack: _builtins.float = ...,
+        binds: _builtins.bool = ...,
+        local_price: _builtins.float | None = ...,
+        local_price_note: _builtins.str = ...,
+        steps: _abc.Iterable[Global___StepValue] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_local_price", b"_local_price", "local_price", b"local_price"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_local_price", b"_local_price", "binds", b"binds", "constraint", b"constraint", "limit", b"limit", "local_price", b"local_price", "local_price_note", b"local_price_note", "slack", b"slack", "steps", b"steps", "use", b"use"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__local_price: _TypeAlias = _typing.Literal["local_price"]  # noqa: Y015
+    _WhichOneofArgType__local_price: _TypeAlias = _typing.Literal["_local_price", b"_local_price"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__local_price) -> _WhichOneofReturnType__local_price | None: ...
+
+Global___LimitReport: _TypeAlias = LimitReport  # noqa: Y015
+
+@_typing.final
+class ObjectiveTerm(_message.Message):
+    """One weighted term of the objective; the contributions sum to the objective."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TERM_FIELD_NUMBER: _builtins.int
+    WEIGHT_FIELD_NUMBER: _builtins.int
+    VALUE_FIELD_NUMBER: _builtins.int
+    CONTRIBUTION_FIELD_NUMBER: _builtins.int
+    term: _builtins.str
+    """`expected_npv`, `cvar`, `final_year_contribution` or `change_penalty`."""
+    weight: _builtins.float
+    """The term's weight in the objective (e.g. 1 - risk_aversion for expected_npv, -1 for the penalty)."""
+    value: _builtins.float
+    """The term's value, money."""
+    contribution: _builtins.float
+    """weight x value, money."""
+    def __init__(
+        self,
+        *,
+        term: _builtins.str = ...,
+        weight: _builtins.float = ...,
         value: _builtins.float = ...,
+        contribution: _builtins.float = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["constraint", b"constraint", "value", b"value"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["contribution", b"contribution", "term", b"term", "value", b"value", "weight", b"weight"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
-Global___ShadowPrice: _TypeAlias = ShadowPrice  # noqa: Y015
+Global___ObjectiveTerm: _TypeAlias = ObjectiveTerm  # noqa: Y015
+
+@_typing.final
+class MarketTerms(_message.Message):
+    """One market's share of the objective's parts."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MARKET_ID_FIELD_NUMBER: _builtins.int
+    EXPECTED_NPV_FIELD_NUMBER: _builtins.int
+    TERMINAL_VALUE_FIELD_NUMBER: _builtins.int
+    CHANGE_PENALTY_FIELD_NUMBER: _builtins.int
+    market_id: _builtins.str
+    """Market id."""
+    expected_npv: _builtins.float
+    """Its share of expected NPV, terminal value included, money."""
+    terminal_value: _builtins.float
+    """Of which expected terminal value, money."""
+    change_penalty: _builtins.float
+    """Plan-change penalty attributed to the market, money."""
+    def __init__(
+        self,
+        *,
+        market_id: _builtins.str = ...,
+        expected_npv: _builtins.float = ...,
+        terminal_value: _builtins.float = ...,
+        change_penalty: _builtins.float = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["change_penalty", b"change_penalty", "expected_npv", b"expected_npv", "market_id", b"market_id", "terminal_value", b"terminal_value"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___MarketTerms: _TypeAlias = MarketTerms  # noqa: Y015
+
+@_typing.final
+class Relaxation(_message.Message):
+    """How far one limit would have to move for the scenario to become feasible."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CONSTRAINT_FIELD_NUMBER: _builtins.int
+    LIMIT_FIELD_NUMBER: _builtins.int
+    NEEDED_FIELD_NUMBER: _builtins.int
+    CHANGE_FIELD_NUMBER: _builtins.int
+    constraint: _builtins.str
+    """Constraint name (docs/model.md section 4)."""
+    limit: _builtins.float
+    """The limit as given."""
+    needed: _builtins.float
+    """The limit that would make the scenario feasible."""
+    change: _builtins.float
+    """needed minus limit."""
+    def __init__(
+        self,
+        *,
+        constraint: _builtins.str = ...,
+        limit: _builtins.float = ...,
+        needed: _builtins.float = ...,
+        change: _builtins.float = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["change", b"change", "constraint", b"constraint", "limit", b"limit", "needed", b"needed"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Relaxation: _TypeAlias = Relaxation  # noqa: Y015
+
+@_typing.final
+class Infeasibility(_message.Message):
+    """Why a scenario is infeasible: a minimal set of conflicting limits."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    METHOD_FIELD_NUMBER: _builtins.int
+    CONSTRAINTS_FIELD_NUMBER: _builtins.int
+    EXPLANATION_FIELD_NUMBER: _builtins.int
+    RELAXATIONS_FIELD_NUMBER: _builtins.int
+    method: _builtins.str
+    """`lp_iis` (the LP relaxation is already infeasible: HiGHS's irreducible infeasible subset)
+    or `elastic` (only the integer problem is: a minimum-violation model).
+    """
+    @_builtins.property
+    def constraints(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Constraint names (docs/model.md section 4) of the conflicting limits."""
+
+    @_builtins.property
+    def explanation(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The conflict in business words, one line each."""
+
+    @_builtins.property
+    def relaxations(self) -> _containers.RepeatedCompositeFieldContainer[Global___Relaxation]:
+        """Limits that would have to move, and by how much."""
+
+    def __init__(
+        self,
+        *,
+        method: _builtins.str = ...,
+        constraints: _abc.Iterable[_builtins.str] | None = ...,
+        explanation: _abc.Iterable[_builtins.str] | None = ...,
+        relaxations: _abc.Iterable[Global___Relaxation] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["constraints", b"constraints", "explanation", b"explanation", "method", b"method", "relaxations", b"relaxations"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Infeasibility: _TypeAlias = Infeasibility  # noqa: Y015
+
+@_typing.final
+class MarketValue(_message.Message):
+    """What one market is worth to a plan."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MARKET_ID_FIELD_NUMBER: _builtins.int
+    ENTERED_FIELD_NUMBER: _builtins.int
+    OBJECTIVE_FIELD_NUMBER: _builtins.int
+    OBJECTIVE_CHANGE_FIELD_NUMBER: _builtins.int
+    MODE_FIELD_NUMBER: _builtins.int
+    ENTRY_YEAR_FIELD_NUMBER: _builtins.int
+    BLOCKING_FIELD_NUMBER: _builtins.int
+    STATUS_FIELD_NUMBER: _builtins.int
+    CUT_SHORT_FIELD_NUMBER: _builtins.int
+    market_id: _builtins.str
+    """Market id."""
+    entered: _builtins.bool
+    """Whether the explained plan enters it (then it is forced out; otherwise forced in)."""
+    objective: _builtins.float
+    """The re-solve's objective, money; absent without a plan."""
+    objective_change: _builtins.float
+    """objective minus the plan's objective, money; absent without a plan."""
+    mode: _scenario_pb2.Mode.ValueType
+    """Forced in: the mode the re-solve chose; unset otherwise."""
+    entry_year: _builtins.int
+    """Forced in: the entry calendar year the re-solve chose; absent otherwise."""
+    status: Global___SolveStatus.ValueType
+    """How the re-solve ended."""
+    cut_short: _builtins.bool
+    """True when the time budget ended the re-solve before it was proven optimal."""
+    @_builtins.property
+    def blocking(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Forced in: limits that bind in the forced plan and not in the explained plan."""
+
+    def __init__(
+        self,
+        *,
+        market_id: _builtins.str = ...,
+        entered: _builtins.bool = ...,
+        objective: _builtins.float | None = ...,
+        objective_change: _builtins.float | None = ...,
+        mode: _scenario_pb2.Mode.ValueType = ...,
+        entry_year: _builtins.int | None = ...,
+        blocking: _abc.Iterable[_builtins.str] | None = ...,
+        status: Global___SolveStatus.ValueType = ...,
+        cut_short: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_entry_year", b"_entry_year", "_objective", b"_objective", "_objective_change", b"_objective_change", "entry_year", b"entry_year", "objective", b"objective", "objective_change", b"objective_change"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_entry_year", b"_entry_year", "_objective", b"_objective", "_objective_change", b"_objective_change", "blocking", b"blocking", "cut_short", b"cut_short", "entered", b"entered", "entry_year", b"entry_year", "market_id", b"market_id", "mode", b"mode", "objective", b"objective", "objective_change", b"objective_change", "status", b"status"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__entry_year: _TypeAlias = _typing.Literal["entry_year"]  # noqa: Y015
+    _WhichOneofArgType__entry_year: _TypeAlias = _typing.Literal["_entry_year", b"_entry_year"]  # noqa: Y015
+    _WhichOneofReturnType__objective: _TypeAlias = _typing.Literal["objective"]  # noqa: Y015
+    _WhichOneofArgType__objective: _TypeAlias = _typing.Literal["_objective", b"_objective"]  # noqa: Y015
+    _WhichOneofReturnType__objective_change: _TypeAlias = _typing.Literal["objective_change"]  # noqa: Y015
+    _WhichOneofArgType__objective_change: _TypeAlias = _typing.Literal["_objective_change", b"_objective_change"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__entry_year) -> _WhichOneofReturnType__entry_year | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__objective) -> _WhichOneofReturnType__objective | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__objective_change) -> _WhichOneofReturnType__objective_change | None: ...
+
+Global___MarketValue: _TypeAlias = MarketValue  # noqa: Y015
