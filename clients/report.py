@@ -31,6 +31,32 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[Any]], align: str | No
     return "\n".join(lines)
 
 
+def _term(t: dict[str, Any], first: bool) -> str:
+    """``0.7 × E[NPV] 2,548.2`` / ``− penalty 9.0``: one weighted objective term."""
+    names = {"expected_npv": "E[NPV]", "cvar": "CVaR", "final_year_contribution": "final-year contribution",
+             "change_penalty": "plan-change penalty"}
+    weight, value = t["weight"], t["value"]
+    sign = "-" if weight * value < 0 or (weight < 0 and value == 0) else "+"
+    w = abs(weight)
+    body = f"{names.get(t['term'], t['term'])} {_num(abs(value) if weight < 0 else value, 1)}"
+    if w != 1:
+        body = f"{w:g} × {body}"
+    return body if first and sign == "+" else f"{sign} {body}"
+
+
+def _steps(steps: list[dict[str, Any]]) -> str:
+    """``-5 %: -12.3 (plan changes); +5 %: +4.1`` from a limit's step values."""
+    parts = []
+    for st in steps:
+        pct = f"{'-' if st['direction'] == 'down' else '+'}{100 * st['relative_step']:g} %"
+        if st["objective_change"] is None:
+            parts.append(f"{pct}: {st['status']}")
+        else:
+            change = f"{st['objective_change']:+,.1f}" + (" (plan changes)" if st["plan_changes"] else "")
+            parts.append(f"{pct}: {change}" + (" cut short" if st["cut_short"] else ""))
+    return "; ".join(parts)
+
+
 def render_result(r: dict[str, Any]) -> str:
     out: list[str] = []
     out.append(f"Scenario {r.get('scenario_name', '')}  (sha256 {str(r.get('scenario_sha256', ''))[:12]}…)")
@@ -51,6 +77,10 @@ def render_result(r: dict[str, Any]) -> str:
             + (f"   change penalty {_num(k['change_penalty'])}" if k.get("change_penalty") else "")
         )
         out.append(f"NPV by growth scenario: {scen}")
+    terms = r.get("objective_terms") or []
+    if terms:
+        parts = " ".join(_term(t, i == 0) for i, t in enumerate(terms))
+        out.append(f"Objective {_num(r.get('objective_value'), 1)} = {parts}")
     if r.get("markets") and k:
         out.append("")
         rows = []
@@ -63,11 +93,29 @@ def render_result(r: dict[str, Any]) -> str:
                          rows, "llllrrrr"))
     if r.get("years"):
         out.append("")
-        rows = [[y["year"], _num(y["spend"]), _num(y["budget_limit"]), _num(y["heads"], 0),
-                 _num(y["headcount_cap"], 0), _num(y["net_hires"], 0), _num(y["net_hires_limit"], 0),
-                 _num(y["expected_contribution"]), _num(y["expected_net_cash_flow"])] for y in r["years"]]
-        out.append(table(["year", "spend", "budget", "heads", "cap", "net hires", "limit", "contribution", "net cash"],
-                         rows, "rrrrrrrrr"))
+        cumulative = any(lim["constraint"].startswith("budget_cumulative[") for lim in r.get("limits") or [])
+        rows = []
+        for y in r["years"]:
+            row = [y["year"], _num(y["spend"]), _num(y["budget_limit"])]
+            if cumulative:
+                row += [_num(y["cumulative_spend"]), _num(y["cumulative_budget"])]
+            row += [_num(y["heads"], 0), _num(y["headcount_cap"], 0), _num(y["net_hires"], 0),
+                    _num(y["net_hires_limit"], 0), _num(y["expected_contribution"]), _num(y["expected_net_cash_flow"])]
+            rows.append(row)
+        headers = ["year", "spend", "budget"] + (["cum. spend", "cum. budget"] if cumulative else []) + [
+            "heads", "cap", "net hires", "limit", "contribution", "net cash"]
+        out.append(table(headers, rows, "r" * len(headers)))
+        if cumulative:
+            out.append("Budget carries over: the cumulative budget (cum. budget) is the limit; a year may spend "
+                       "above its own line when earlier years spent less.")
+    binding = [lim for lim in r.get("limits") or [] if lim["binds"]]
+    if binding:
+        out.append("")
+        out.append("What binds (local value: objective per unit more of the limit, with this entry plan):")
+        rows = [[lim["constraint"], _num(lim["use"]), _num(lim["limit"]),
+                 _num(lim["local_price"], 3) if lim["local_price"] is not None else "-",
+                 lim["local_price_note"] or _steps(lim.get("steps") or [])] for lim in binding]
+        out.append(table(["limit", "use", "limit", "local value", "note"], rows, "lrrrl"))
     inf = r.get("infeasibility")
     if inf:
         out.append("")
