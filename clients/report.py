@@ -114,7 +114,7 @@ def render_result(r: dict[str, Any]) -> str:
         out.append("What binds (local value: objective per unit more of the limit, with this entry plan):")
         rows = [[lim["constraint"], _num(lim["use"]), _num(lim["limit"]),
                  _num(lim["local_price"], 3) if lim["local_price"] is not None else "-",
-                 lim["local_price_note"] or _steps(lim.get("steps") or [])] for lim in binding]
+                 lim["local_price_note"].split(":")[0] or _steps(lim.get("steps") or [])] for lim in binding]
         out.append(table(["limit", "use", "limit", "local value", "note"], rows, "lrrrl"))
     inf = r.get("infeasibility")
     if inf:

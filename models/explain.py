@@ -41,7 +41,7 @@ from typing import Any
 
 import numpy as np
 
-from .extract import cvar_of
+from .measures import cvar_of
 from .formulation import AllocationModel, Row, _year_weights
 from .gctools import paused_gc
 from .result import LimitReport, MarketTerms, ObjectiveTerm

@@ -8,34 +8,18 @@ from __future__ import annotations
 
 import platform
 import time
+from typing import Any
 
 import numpy as np
 
+from .explain import explain_plan
+from .measures import cvar_of, payback_year
 from .formulation import AllocationModel, paused_gc
 from .result import Kpis, MarketDecision, MarketYear, ModelSize, Result, SolveStatus, Timings, YearTotal
 from .scenario import Mode
 from .solve import SolveOutcome, highs_version
 
 MODE_BY_INDEX = tuple(Mode)  # column arrays index modes in declaration order
-
-
-def cvar_of(npv: np.ndarray, prob: np.ndarray, alpha: float) -> float:
-    """CVaR_α = max_η η - 1/(1-α) Σ_s p_s max(0, η - NPV_s): the maximum sits at some NPV_s."""
-    best = -np.inf
-    for eta in npv:
-        best = max(best, float(eta - np.sum(prob * np.maximum(0.0, eta - npv)) / (1.0 - alpha)))
-    return best
-
-
-def payback_year(cumulative: np.ndarray, years: list[int], tol: float = 1e-9) -> int | None:
-    """First year whose cumulative net cash flow is >= 0 after having been negative (docs/model.md §3)."""
-    was_negative = False
-    for t, v in enumerate(cumulative):
-        if v < -tol:
-            was_negative = True
-        elif was_negative:
-            return years[t]
-    return None
 
 
 def solver_info() -> dict[str, str]:
@@ -72,7 +56,7 @@ def _extract_result(am: AllocationModel, out: SolveOutcome, started: float | Non
     years = sc.years
     prob = np.array([g.probability for g in sc.growth_scenarios])
     timings = Timings(am.build_seconds, out.transfer_seconds, out.solver_seconds)
-    base = dict(
+    base: dict[str, Any] = dict(
         scenario_name=sc.name, scenario_sha256=sc.sha256(), status=SolveStatus(out.status),
         currency=sc.currency, money_unit=sc.money_unit.value,
         objective_value=out.objective_value, best_bound=out.best_bound, gap=out.gap,
@@ -82,7 +66,7 @@ def _extract_result(am: AllocationModel, out: SolveOutcome, started: float | Non
         empty = [MarketDecision(m.id, m.name, m.region, False, None, None, 0.0, []) for m in sc.markets]
         timings.extraction_seconds = time.perf_counter() - t0
         timings.total_seconds = _total(timings, started)
-        return Result(markets=empty, years=[], kpis=None, **base)  # type: ignore[arg-type]
+        return Result(markets=empty, years=[], kpis=None, **base)
 
     v = out.values
     # self-check: the objective recomputed from the returned solution must match HiGHS's value
@@ -180,8 +164,11 @@ def _extract_result(am: AllocationModel, out: SolveOutcome, started: float | Non
         final_year_contribution=float(am.final_contribution_coef @ v),
     )
     timings.extraction_seconds = time.perf_counter() - t0
+    explanation = explain_plan(am, out)  # limits and what they are worth, the objective's parts (§3)
+    timings.explanation_seconds = explanation.seconds
     timings.total_seconds = _total(timings, started)
-    return Result(markets=markets, years=totals, kpis=kpis, **base)  # type: ignore[arg-type]
+    return Result(markets=markets, years=totals, kpis=kpis, limits=explanation.limits,
+                  objective_terms=explanation.objective_terms, market_terms=explanation.market_terms, **base)
 
 
 def _total(t: Timings, started: float | None) -> float:

@@ -87,6 +87,7 @@ class Timings:
     solver_seconds: float = 0.0
     extraction_seconds: float = 0.0
     total_seconds: float = 0.0
+    explanation_seconds: float = 0.0  # limits, local prices, objective split; why infeasible
 
 
 @dataclass

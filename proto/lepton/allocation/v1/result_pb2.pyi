@@ -499,6 +499,7 @@ class Timings(_message.Message):
     SOLVER_SECONDS_FIELD_NUMBER: _builtins.int
     EXTRACTION_SECONDS_FIELD_NUMBER: _builtins.int
     TOTAL_SECONDS_FIELD_NUMBER: _builtins.int
+    EXPLANATION_SECONDS_FIELD_NUMBER: _builtins.int
     build_seconds: _builtins.float
     """Building the model from the scenario, seconds."""
     transfer_seconds: _builtins.float
@@ -509,6 +510,10 @@ class Timings(_message.Message):
     """Extracting this result from the solution, seconds."""
     total_seconds: _builtins.float
     """Whole solve, seconds."""
+    explanation_seconds: _builtins.float
+    """Explaining the plan (limits, local prices, objective split; why infeasible), seconds;
+    included in total_seconds.
+    """
     def __init__(
         self,
         *,
@@ -517,10 +522,11 @@ class Timings(_message.Message):
         solver_seconds: _builtins.float = ...,
         extraction_seconds: _builtins.float = ...,
         total_seconds: _builtins.float = ...,
+        explanation_seconds: _builtins.float = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["build_seconds", b"build_seconds", "extraction_seconds", b"extraction_seconds", "solver_seconds", b"solver_seconds", "total_seconds", b"total_seconds", "transfer_seconds", b"transfer_seconds"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["build_seconds", b"build_seconds", "explanation_seconds", b"explanation_seconds", "extraction_seconds", b"extraction_seconds", "solver_seconds", b"solver_seconds", "total_seconds", b"total_seconds", "transfer_seconds", b"transfer_seconds"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
