@@ -15,8 +15,10 @@ Two methods, both run directly in highspy on the numpy rows of :attr:`Allocation
     (IIS) of the LP. HiGHS 1.16's default ``iis_strategy`` (``kIisStrategyLight``) only checks
     incompatible bounds and returns a *valid but empty* IIS for conflicts between rows; the
     strategies ``kIisStrategyFromLp | kIisStrategyIrreducible`` do find it, and are tried first
-    (then ``Irreducible``, then ``FromLp``). When every strategy comes back empty the elastic
-    method is used instead.
+    (then ``Irreducible``, then ``FromLp``). The IIS may lean on ``one_decision`` rows instead of
+    business limits, so its business rows are shrunk once more by a deletion filter in the LP
+    with every definitional row kept (a handful of LPs). When every strategy comes back empty
+    (or names no business row) the elastic method is used instead.
 ``elastic``
     Only the integer problem is infeasible (or the IIS is empty): the conflict is found by a
     deletion filter on the MIP over the relaxable limits and the ``requires`` rows (every other
@@ -33,8 +35,13 @@ by a deletion filter (a limit stays only if the others cannot absorb it) and the
 re-solved on that set for the amounts. ``one_decision`` rows, the helper rows and the variable
 bounds are the definition of the decisions: never relaxed, never reported.
 
-Every HiGHS run gets what is left of ``time_limit``; a filter stopped by the clock keeps what it
-has not yet proven redundant, so the answer is still a conflict (maybe not a minimal one).
+Every HiGHS run gets what is left of ``time_limit`` (each phase at most its share of it: IIS,
+relaxations, MIP conflict, words; one feasibility check at most ``RUN_CAP``). A filter stopped by
+the clock keeps what it has not yet proven redundant, so the answer is still a conflict and the
+relaxations still make the scenario feasible, only perhaps not minimal ones.
+
+Public: :func:`explain_infeasibility`, :func:`business_words` (the lines), :func:`relaxation_words`
+(one relaxation in words) and :func:`apply_relaxations` (the scenario dict with the limits moved).
 """
 
 from __future__ import annotations
@@ -72,14 +79,21 @@ IIS_STRATEGIES = (  # tried in order; the default (kIisStrategyLight = 0) finds 
     int(highspy.IisStrategy.kIisStrategyFromLp),
 )
 TOL = 1e-6
+ELASTIC_GAP = 1e-4  # relative gap of every MIP here: amounts within 0.01 % of the least violation
+# shares of the time limit (docs: every solve stays inside it); a phase may use what earlier ones left
+IIS_SHARE, RELAX_SHARE, CONFLICT_SHARE, NEEDS_SHARE = 0.3, 0.5, 0.35, 0.15
+RUN_CAP = 0.05  # one feasibility check of a deletion filter: at most this share (unknown = keep the row)
 
 
 # ----------------------------------------------------------------------------- the model in highspy
 
 
 class _Clock:
-    def __init__(self, seconds: float):
-        self.deadline = time.perf_counter() + max(seconds, 0.0)
+    """The time left: the whole explanation's, or a phase's share of it (:meth:`share`)."""
+
+    def __init__(self, seconds: float, deadline: float | None = None):
+        self.total = max(seconds, 0.0)
+        self.deadline = time.perf_counter() + self.total if deadline is None else deadline
 
     def left(self) -> float:
         return self.deadline - time.perf_counter()
@@ -87,6 +101,10 @@ class _Clock:
     @property
     def expired(self) -> bool:
         return self.left() <= 0.0
+
+    def share(self, fraction: float) -> _Clock:
+        """A phase of at most ``fraction`` of the whole time limit, never past this clock's deadline."""
+        return _Clock(self.total, min(self.deadline, time.perf_counter() + fraction * self.total))
 
 
 @dataclass
@@ -131,7 +149,7 @@ class _ElasticModel:
         h = highspy.Highs()
         h.setOptionValue("output_flag", False)
         h.setOptionValue("threads", 1)
-        h.setOptionValue("mip_rel_gap", 1e-6)
+        h.setOptionValue("mip_rel_gap", ELASTIC_GAP)
         m = len(self.relaxable)
         h.addVars(self.n + m, np.r_[self.col_lb, np.zeros(m)], np.r_[self.col_ub, np.zeros(m)])
         if self.integer.size:
@@ -176,14 +194,22 @@ class _ElasticModel:
         self.h.changeColsCost(full.size, np.arange(full.size, dtype=np.int32), full)
         self.h.changeObjectiveSense(highspy.ObjSense.kMaximize if sense == "max" else highspy.ObjSense.kMinimize)
 
-    def run(self, relax: bool = False) -> _Run:
-        """One HiGHS run in what is left of the time limit (the LP relaxation when ``relax``)."""
+    def run(self, relax: bool = False, cap: float | None = None, start: np.ndarray | None = None) -> _Run:
+        """One HiGHS run in what is left of the (phase) clock, at most ``cap`` of the whole time limit;
+        the LP relaxation when ``relax``; ``start``: a feasible point to begin the MIP from."""
         left = self.clock.left()
+        if cap is not None:
+            left = min(left, cap * self.clock.total)
         if left <= 0:
             return _Run("unknown", None, None)
         self.h.setOptionValue("time_limit", max(left, 1e-3))
         self.h.setOptionValue("solve_relaxation", relax)
         self.h.clearSolver()
+        if start is not None:
+            solution = highspy.HighsSolution()
+            solution.col_value = start.tolist()
+            solution.value_valid = True
+            self.h.setSolution(solution)
         self.h.run()
         ms = self.h.getModelStatus()
         info = self.h.getInfo()
@@ -197,6 +223,14 @@ class _ElasticModel:
             return _Run("unknown", None, None)
         values = np.asarray(self.h.getSolution().col_value, dtype=float)
         return _Run(status, values, float(info.objective_function_value))
+
+    def everything_relaxed(self) -> np.ndarray:
+        """A feasible point with every slack open: nothing entered, each limit's slack at its violation."""
+        start = np.zeros(self.n + len(self.relaxable))
+        for k in self.relaxable:
+            lb, ub = self.row_lb[k], self.row_ub[k]
+            start[self.slack_of[k]] = max(lb, 0.0) if lb > -INF else max(-ub, 0.0)
+        return start
 
     def slack(self, values: np.ndarray, row: int) -> float:
         return float(values[self.slack_of[row]])
@@ -270,7 +304,7 @@ def _relaxations(em: _ElasticModel) -> tuple[list[Relaxation], dict[int, float]]
     weights = np.zeros(em.n + len(relaxable))
     weights[[em.slack_of[k] for k in relaxable]] = em.weight
     em.configure(open_slacks=relaxable, cost=weights)
-    first = em.run()
+    first = em.run(cap=0.6 * RELAX_SHARE, start=em.everything_relaxed())
     if first.values is None:
         return [], {}
     first_values = first.values
@@ -280,12 +314,12 @@ def _relaxations(em: _ElasticModel) -> tuple[list[Relaxation], dict[int, float]]
 
     def needs_all(removed: set[int]) -> bool | None:
         em.configure(open_slacks=[k for k in relaxed if k not in removed])
-        run = em.run()
+        run = em.run(cap=RUN_CAP)
         return None if run.status == "unknown" else run.status == "infeasible"
 
     minimal = _deletion_filter(relaxed, needs_all, em.clock) if len(relaxed) > 1 else relaxed
     em.configure(open_slacks=minimal, cost=weights)
-    final = em.run()
+    final = em.run(cap=0.2 * RELAX_SHARE)
     values = final.values
     if values is None:  # out of time: the first solution is still a valid (larger) relaxation
         values, minimal = first_values, relaxed
@@ -372,7 +406,7 @@ def explain_infeasibility(am: AllocationModel, time_limit: float = 30.0) -> Infe
     Raises ``ValueError`` when the model turns out to be feasible.
     """
     clock = _Clock(time_limit)
-    em = _ElasticModel(am, clock)
+    em = _ElasticModel(am, clock.share(IIS_SHARE))
     reported = [k for k, r in enumerate(em.rows) if r.family in REPORTED_FAMILIES]
     em.configure()
     method, conflict = "elastic", []
@@ -385,13 +419,17 @@ def explain_infeasibility(am: AllocationModel, time_limit: float = 30.0) -> Infe
             # LP with every definitional row kept (cheap: a handful of LPs)
             method = "lp_iis"
             conflict = _conflict(em, in_iis, [k for k in reported if k not in in_iis], relax=True)
+    em.clock = clock.share(RELAX_SHARE)
     relaxations, amounts = _relaxations(em)
     if not conflict:
-        em.configure()
-        if em.run().status in ("optimal", "feasible"):
-            raise ValueError("the scenario is feasible: there is no conflict to explain")
+        if not relaxations and amounts == {}:
+            em.configure()
+            if em.run().status in ("optimal", "feasible"):
+                raise ValueError("the scenario is feasible: there is no conflict to explain")
+        em.clock = clock.share(CONFLICT_SHARE)
         order = sorted(reported, key=lambda k: k in amounts)  # the relaxed limits last: kept when there is a choice
         conflict = _conflict(em, order, [], relax=False)
+    em.clock = clock
     names = [em.rows[k].name for k in conflict]
     return Infeasibility(method=method, constraints=names,
                          explanation=business_words(am, names, _needs(em, conflict, relax=method == "lp_iis")),
@@ -408,7 +446,7 @@ def _conflict(em: _ElasticModel, candidates: list[int], dropped: list[int], rela
 
     def infeasible_without(removed: set[int]) -> bool | None:
         em.configure(dropped=base | removed)
-        run = em.run(relax=relax)
+        run = em.run(relax=relax, cap=None if relax else RUN_CAP)
         return None if run.status == "unknown" else run.status == "infeasible"
 
     return sorted(_deletion_filter(candidates, infeasible_without, em.clock))
@@ -451,9 +489,9 @@ def _needs(em: _ElasticModel, conflict: list[int], relax: bool) -> dict[str, Nee
 def _best(em: _ElasticModel, dropped: list[int], cost: np.ndarray, sense: str, relax: bool) -> _Run | None:
     """Optimise ``cost`` with these rows left out: the MIP; the LP relaxation when ``relax`` and the MIP fails."""
     em.configure(dropped=dropped, cost=cost, sense=sense)
-    run = em.run()
+    run = em.run(cap=RUN_CAP)
     if run.status != "optimal" and relax:
-        run = em.run(relax=True)
+        run = em.run(relax=True, cap=RUN_CAP)
     return run if run.values is not None else None
 
 

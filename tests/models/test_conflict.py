@@ -230,3 +230,17 @@ def test_highs_default_iis_strategy_is_empty_on_row_conflicts() -> None:
     h.setOptionValue("iis_strategy", IIS_STRATEGIES[0])
     _, found = h.getIis()
     assert sorted(rows[k].name for k in found.row_index_) == ["budget[2027]", "must_enter[A]", "must_enter[B]"]
+
+
+def test_a_large_infeasible_scenario_is_explained_within_the_time_limit() -> None:
+    from lepton_alloc.models.generator import generate_scenario
+
+    raw = generate_scenario(200, 10, 1)
+    for m in raw["markets"]:
+        m["must_enter"] = True  # far more than budget, headcount and region caps allow
+    am = build_model(parse_scenario(raw))
+    started = time.perf_counter()
+    found = explain_infeasibility(am, time_limit=4.0)
+    assert time.perf_counter() - started < 4.0 + 1.0
+    assert found.method == "lp_iis" and found.constraints and found.relaxations
+    assert len(found.explanation) == len(found.constraints)
