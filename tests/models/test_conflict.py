@@ -244,3 +244,25 @@ def test_a_large_infeasible_scenario_is_explained_within_the_time_limit() -> Non
     assert time.perf_counter() - started < 4.0 + 1.0
     assert found.method == "lp_iis" and found.constraints and found.relaxations
     assert len(found.explanation) == len(found.constraints)
+
+
+def test_ratio_limits_move_to_the_smallest_ratio_a_plan_reaches() -> None:
+    # average risk: A (0.8) must be entered, B (0.1) is the only diluter -> at best (0.8 + 0.1) / 2 = 0.45
+    risk = {**BASE, "markets": [market("A", 10, must=True, risk_score=0.8), market("B", 10, risk_score=0.1)],
+            "risk": {"max_average_risk": 0.3}}
+    found = explain(risk)
+    assert found.constraints == ["must_enter[A]", "max_average_risk"]
+    assert found.explanation[1] == ("max_average_risk: the average risk score of the entered markets may not exceed 0.3; "
+                                    "with must_enter[A] it is at least 0.45.")
+    assert found.relaxations == [Relaxation("max_average_risk", 0.3, 0.45, pytest.approx(0.15))]
+    assert_relaxations_make_it_feasible(risk, found)
+    # budget share: EMEA's A (70) must be entered, AMER's B (10) is all other spend -> at best 70 / 80
+    share = {**BASE, "markets": [market("A", 70, must=True), market("B", 10, region="AMER")],
+             "regions": [{"name": "EMEA", "max_budget_share": 0.8}]}
+    found = explain(share)
+    assert found.constraints == ["must_enter[A]", "region_budget_share[EMEA]"]
+    assert found.explanation[1] == ("region_budget_share[EMEA]: EMEA may take at most 80 % of total spending over the horizon; "
+                                    "with must_enter[A] it takes at least 87.5 %.")
+    assert [r.constraint for r in found.relaxations] == ["region_budget_share[EMEA]"]
+    assert found.relaxations[0].needed == pytest.approx(0.875)
+    assert_relaxations_make_it_feasible(share, found)
