@@ -121,6 +121,10 @@ def render_result(r: dict[str, Any]) -> str:
         out.append("")
         out.append(f"Why it is infeasible ({inf['method']}): " + ", ".join(inf["constraints"]))
         out.extend(f"  {line}" for line in inf["explanation"])
+        if inf.get("relaxations"):
+            out.append("It becomes feasible if these limits move:")
+            out.extend(f"  {x['constraint']}: {_num(x['limit'])} -> {_num(x['needed'])} ({x['change']:+,.1f})"
+                       for x in inf["relaxations"])
     t = r.get("timings") or {}
     ms = r.get("model_size") or {}
     out.append("")

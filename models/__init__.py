@@ -66,4 +66,6 @@ def solve_scenario(
     am = build_model(sc)
     out = solve_model(am, time_limit=time_limit, mip_rel_gap=mip_rel_gap, threads=threads,
                       on_progress=on_progress, should_stop=should_stop)
-    return extract_result(am, out, started)
+    # why an infeasible scenario is infeasible: at most half the solve's time limit, 30 s at most
+    limit = sc.solver.time_limit_seconds if time_limit is None else time_limit
+    return extract_result(am, out, started, explain_seconds=min(30.0, 0.5 * limit))

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from .conflict import explain_infeasibility
 from .explain import explain_plan
 from .measures import cvar_of, payback_year
 from .formulation import AllocationModel, paused_gc
@@ -43,13 +44,19 @@ def model_size(am: AllocationModel) -> ModelSize:
     )
 
 
-def extract_result(am: AllocationModel, out: SolveOutcome, started: float | None = None) -> Result:
-    """Turn solution arrays into the typed :class:`Result` (decisions, breakdowns, KPIs)."""
+EXPLAIN_INFEASIBLE_SECONDS = 30.0  # default time for finding why a scenario is infeasible
+
+
+def extract_result(am: AllocationModel, out: SolveOutcome, started: float | None = None, *,
+                   explain_seconds: float = EXPLAIN_INFEASIBLE_SECONDS) -> Result:
+    """Turn solution arrays into the typed :class:`Result` (decisions, breakdowns, KPIs) and
+    explain it: limits and the objective's parts for a plan, the conflict for an infeasible
+    scenario (at most ``explain_seconds`` of extra solves)."""
     with paused_gc():  # a collection now would rescan the whole built model (~0.5 s at 2000 markets)
-        return _extract_result(am, out, started)
+        return _extract_result(am, out, started, explain_seconds)
 
 
-def _extract_result(am: AllocationModel, out: SolveOutcome, started: float | None) -> Result:
+def _extract_result(am: AllocationModel, out: SolveOutcome, started: float | None, explain_seconds: float) -> Result:
     t0 = time.perf_counter()
     sc, col, ma = am.scenario, am.columns, am.markets
     T = sc.horizon_years
@@ -65,8 +72,13 @@ def _extract_result(am: AllocationModel, out: SolveOutcome, started: float | Non
     if out.values is None:
         empty = [MarketDecision(m.id, m.name, m.region, False, None, None, 0.0, []) for m in sc.markets]
         timings.extraction_seconds = time.perf_counter() - t0
+        infeasibility = None
+        if out.status == SolveStatus.INFEASIBLE and explain_seconds > 0:
+            t1 = time.perf_counter()
+            infeasibility = explain_infeasibility(am, time_limit=explain_seconds)  # why (§3)
+            timings.explanation_seconds = time.perf_counter() - t1
         timings.total_seconds = _total(timings, started)
-        return Result(markets=empty, years=[], kpis=None, **base)
+        return Result(markets=empty, years=[], kpis=None, infeasibility=infeasibility, **base)
 
     v = out.values
     # self-check: the objective recomputed from the returned solution must match HiGHS's value

@@ -191,7 +191,8 @@ class JobManager:
                 columns = entry_columns(scenario)
                 task = SolveTask(job.job_id, scenario, time_limit, gap, options.debug_ignore_cancel_seconds,
                                  retire_after=columns >= RETIRE_AFTER_COLUMNS)
-                hard_limit = time_limit + self.hard_margin + MODEL_SECONDS_PER_COLUMN * columns
+                # the solve, then at most half its time again explaining an infeasible scenario
+                hard_limit = 1.5 * time_limit + self.hard_margin + MODEL_SECONDS_PER_COLUMN * columns
                 self._runtime[job.job_id] = _Runtime(job.job_id, task, hard_limit)
                 self._waiting += 1
                 self._queue.put(job.job_id)
