@@ -105,6 +105,75 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_explain(args: argparse.Namespace) -> int:
+    """Step values of every limit and what each market is worth: locally, or for a server's job."""
+
+    if args.server:
+        def run(client: Any, a: argparse.Namespace) -> int:
+            result = client.explain(a.target, relative_step=a.step, time_budget_seconds=a.time_budget,
+                                    step_values=not a.no_steps, market_values=not a.no_markets)
+            return _emit_explained(a, result.to_dict())
+
+        return _remote(args, run)
+    from lepton_alloc.models import ScenarioError, load_scenario_file, solve_scenario
+    from lepton_alloc.models.whatif import market_values, step_values
+
+    try:
+        sc = load_scenario_file(args.target)
+    except ScenarioError as exc:
+        _print_violations(exc)
+        return EXIT_INVALID
+    result = solve_scenario(sc, time_limit=args.time_limit, mip_rel_gap=args.gap)
+    if result.objective_value is not None:
+        _err(f"explaining with re-solves (time budget {args.time_budget:g} s; a server spreads them over its workers) …")
+        share = args.time_budget / (int(not args.no_steps) + int(not args.no_markets) or 1)
+        if not args.no_steps:
+            steps = step_values(sc, result, relative_step=args.step, time_budget=share)
+            for lim in result.limits:
+                lim.steps = steps.get(lim.constraint, [])
+        if not args.no_markets:
+            result.market_values = market_values(sc, result, time_budget=share)
+    return _emit_explained(args, result.to_dict())
+
+
+def _emit_explained(args: argparse.Namespace, d: dict[str, Any]) -> int:
+    from .report import render_market_values
+
+    if args.json:
+        _print_json(d)
+        return 0
+    print(render_result(d))
+    worth = render_market_values(d)
+    if worth:
+        print("\n" + worth)
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    """Two plans side by side: two scenario files solved here, or two jobs of a server."""
+    from .report import render_comparison
+
+    def show(comparison: Any) -> int:
+        if args.json:
+            _print_json(comparison.to_dict())
+        else:
+            print(render_comparison(comparison.to_dict()))
+        return 0
+
+    if args.server:
+        return _remote(args, lambda client, a: show(client.compare(a.a, a.b)))
+    from lepton_alloc.models import ScenarioError, load_scenario_file, solve_scenario
+    from lepton_alloc.models.compare import compare
+
+    try:
+        scenarios = [load_scenario_file(args.a), load_scenario_file(args.b)]
+    except ScenarioError as exc:
+        _print_violations(exc)
+        return EXIT_INVALID
+    results = [solve_scenario(sc, time_limit=args.time_limit, mip_rel_gap=args.gap) for sc in scenarios]
+    return show(compare(results[0], results[1], scenarios[0], scenarios[1]))
+
+
 def cmd_schema(args: argparse.Namespace) -> int:
     """The JSON Schema of a scenario file, derived from the one schema declaration."""
     from lepton_alloc.models.scenario import json_schema
@@ -343,6 +412,23 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("validate", help="check a scenario file and list every problem")
     s.add_argument("file")
     s.set_defaults(func=cmd_validate)
+
+    s = sub.add_parser("explain", help="what each limit and each market is worth (re-solves), locally or for a job")
+    s.add_argument("target", help="a scenario file; with --server, a job id")
+    s.add_argument("--step", type=float, default=0.05, help="relative step for moving each limit (default 0.05)")
+    s.add_argument("--time-budget", dest="time_budget", type=float, default=60.0, help="seconds for all re-solves")
+    s.add_argument("--no-steps", dest="no_steps", action="store_true", help="leave out the step values")
+    s.add_argument("--no-markets", dest="no_markets", action="store_true", help="leave out the market values")
+    solve_opts(s)
+    server_opt(s)
+    s.set_defaults(func=cmd_explain)
+
+    s = sub.add_parser("compare", help="two plans side by side: two scenario files, or two job ids with --server")
+    s.add_argument("a", help="plan A: a scenario file, or a job id with --server")
+    s.add_argument("b", help="plan B: a scenario file, or a job id with --server")
+    solve_opts(s)
+    server_opt(s)
+    s.set_defaults(func=cmd_compare)
 
     s = sub.add_parser("schema", help="print the JSON Schema of scenario files (editor completion and checks)")
     s.add_argument("-o", "--out", default=None, help="write it to this file instead of stdout")

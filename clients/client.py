@@ -30,6 +30,7 @@ import grpc
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
+from lepton_alloc.models.compare import Comparison
 from lepton_alloc.models.result import Result
 from lepton_alloc.models.scenario import FieldViolation, Scenario, parse_scenario
 from lepton_alloc.models.status import JobState, Progress
@@ -306,6 +307,24 @@ class _Api:
         """Ask for a job's cancellation; a running solve stops promptly and keeps its best plan."""
         return self._run(_Call("CancelJob", svc.CancelJobRequest(job_id=job_id), True, lambda r: job_from_proto(r.job),
                                timeout))
+
+    def explain(self, job_id: str, *, relative_step: float | None = None, time_budget_seconds: float | None = None,
+                step_values: bool = True, market_values: bool = True, timeout: float | None = None) -> Result:
+        """The job's result explained further by re-solves on the server's workers: each limit
+        moved down and up by ``relative_step`` (default 5 %) and each market forced out or in,
+        within ``time_budget_seconds`` (default 60). Answers cut short by the budget are marked."""
+        req = svc.ExplainJobRequest(job_id=job_id, skip_step_values=not step_values, skip_market_values=not market_values)
+        if relative_step is not None:
+            req.relative_step = relative_step
+        if time_budget_seconds is not None:
+            req.time_budget_seconds = time_budget_seconds
+        deadline = timeout or (time_budget_seconds or 60.0) + 60.0
+        return self._run(_Call("ExplainJob", req, True, lambda r: adapter.result_from_proto(r.result), deadline))
+
+    def compare(self, base_job_id: str, other_job_id: str, *, timeout: float | None = None) -> Comparison:
+        """Plans of two ended jobs side by side (deltas are other - base)."""
+        req = svc.ComparePlansRequest(base_job_id=base_job_id, other_job_id=other_job_id)
+        return self._run(_Call("ComparePlans", req, True, lambda r: adapter.comparison_from_proto(r.comparison), timeout))
 
     def validate(self, scenario: Scenario | dict[str, Any] | None = None, *, document: str | None = None,
                  timeout: float | None = None) -> Validation:

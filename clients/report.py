@@ -139,3 +139,49 @@ def render_result(r: dict[str, Any]) -> str:
         f"HiGHS {(r.get('solver') or {}).get('highs_version', '?')}"
     )
     return "\n".join(out)
+
+
+def render_market_values(r: dict[str, Any]) -> str:
+    """What each market is worth: the objective change when it is forced out (entered) or in."""
+    values = r.get("market_values") or []
+    if not values:
+        return ""
+    rows = []
+    for v in sorted(values, key=lambda v: (not v["entered"], v["objective_change"] if v["objective_change"] is not None else 0.0)):
+        test = "forced out" if v["entered"] else "forced in"
+        change = "-" if v["objective_change"] is None else f"{v['objective_change']:+,.1f}"
+        how = "" if v["entered"] or v["mode"] is None else f"{v['mode']} {v['entry_year']}"
+        state = v["status"] + (" (cut short)" if v["cut_short"] else "")
+        rows.append([v["market_id"], test, change, how, state, ", ".join(v["blocking"][:3])])
+    return ("What each market is worth (objective change when forced out / in; negative = the plan is better):\n"
+            + table(["market", "test", "objective change", "forced-in choice", "re-solve", "blocking limits"], rows,
+                    "llrlll"))
+
+
+def render_comparison(c: dict[str, Any]) -> str:
+    """Two plans side by side (deltas are B - A)."""
+    out = [f"Plan A: {c['status_a']}   Plan B: {c['status_b']}   money in {c['currency']} {c['money_unit']}; deltas are B - A"]
+    if c["kpis"]:
+        out.append("")
+        out.append(table(["figure", "A", "B", "B - A"],
+                         [[k["name"], _num(k["a"]), _num(k["b"]), _num(k["delta"])] for k in c["kpis"]], "lrrr"))
+    out.append("")
+    if c["markets"]:
+        rows = [[m["market_id"], m["change"], f"{m['mode_a'] or 'not entered'} {m['entry_year_a'] or ''}".strip(),
+                 f"{m['mode_b'] or 'not entered'} {m['entry_year_b'] or ''}".strip(), _num(m["expected_npv_a"]),
+                 _num(m["expected_npv_b"])] for m in c["markets"]]
+        out.append(table(["market", "change", "plan A", "plan B", "E[NPV] A", "E[NPV] B"], rows, "llllrr"))
+    else:
+        out.append("Same entry decisions in both plans.")
+    if c["years"]:
+        out.append("")
+        out.append(table(["year", "spend A", "spend B", "delta", "heads A", "heads B", "delta"],
+                         [[y["year"], _num(y["spend_a"]), _num(y["spend_b"]), _num(y["spend_delta"]), _num(y["heads_a"], 0),
+                           _num(y["heads_b"], 0), _num(y["heads_delta"], 0)] for y in c["years"]], "rrrrrrr"))
+    if c["limits"]:
+        out.append("")
+        out.append("Limits that differ:")
+        out.append(table(["limit", "A", "B", "B - A"],
+                         [[lim["name"], str(lim["a"]), str(lim["b"]), _num(lim["delta"])] for lim in c["limits"]], "lrrr"))
+    out.extend(c.get("notes") or [])
+    return "\n".join(out)

@@ -24,6 +24,7 @@ that at import time, so adding a field on one side only fails at once.
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -34,6 +35,7 @@ from google.rpc import error_details_pb2
 from pydantic import BaseModel
 
 from lepton_alloc.models import scenario as scenario_module
+from lepton_alloc.models.compare import Comparison, LimitChange, MarketChange, ValueDelta, YearDelta
 from lepton_alloc.models.gctools import paused_gc
 from lepton_alloc.models.result import (
     Infeasibility,
@@ -486,3 +488,46 @@ def timestamp(epoch_seconds: float | None) -> Timestamp | None:
 
 def timestamp_seconds(ts: Timestamp, present: bool = True) -> float | None:
     return ts.seconds + ts.nanos / 1e9 if present else None
+
+
+# ============================================================================ comparison
+
+
+def comparison_to_proto(c: Comparison) -> Any:
+    """A :class:`~lepton_alloc.models.compare.Comparison` as the ComparePlans message."""
+    from .lepton.allocation.v1 import allocation_service_pb2 as svc
+
+    def mode(value: str | None) -> Any:
+        return _MODE_TO_PB[Mode(value)] if value else None
+
+    return svc.Comparison(
+        currency=c.currency, money_unit=c.money_unit,
+        status_a=_STATUS_TO_PB[SolveStatus(c.status_a)], status_b=_STATUS_TO_PB[SolveStatus(c.status_b)],
+        markets=[svc.MarketChange(
+            market_id=m.market_id, change=m.change, mode_a=mode(m.mode_a), entry_year_a=m.entry_year_a,
+            mode_b=mode(m.mode_b), entry_year_b=m.entry_year_b, expected_npv_a=m.expected_npv_a,
+            expected_npv_b=m.expected_npv_b) for m in c.markets],
+        years=[svc.YearDelta(**vars(y)) for y in c.years],
+        kpis=[svc.ValueDelta(**vars(k)) for k in c.kpis],
+        limits=[svc.LimitChange(name=lim.name, a=json.dumps(lim.a), b=json.dumps(lim.b), delta=lim.delta)
+                for lim in c.limits],
+        notes=c.notes,
+    )
+
+
+def comparison_from_proto(msg: Any) -> Comparison:
+    def mode(m: Any, name: str) -> str | None:
+        member = _PB_TO_MODE.get(getattr(m, name))
+        return member.value if member is not None else None
+
+    return Comparison(
+        currency=msg.currency, money_unit=msg.money_unit,
+        status_a=_PB_TO_STATUS[msg.status_a].value, status_b=_PB_TO_STATUS[msg.status_b].value,
+        markets=[MarketChange(m.market_id, m.change, mode(m, "mode_a"), _optional(m, "entry_year_a"), mode(m, "mode_b"),
+                              _optional(m, "entry_year_b"), m.expected_npv_a, m.expected_npv_b) for m in msg.markets],
+        years=[YearDelta(y.year, *(_optional(y, n) for n in ("spend_a", "spend_b", "spend_delta", "heads_a", "heads_b",
+                                                               "heads_delta"))) for y in msg.years],
+        kpis=[ValueDelta(k.name, _optional(k, "a"), _optional(k, "b"), _optional(k, "delta")) for k in msg.kpis],
+        limits=[LimitChange(lim.name, json.loads(lim.a), json.loads(lim.b), _optional(lim, "delta")) for lim in msg.limits],
+        notes=list(msg.notes),
+    )

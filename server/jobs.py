@@ -10,6 +10,7 @@ newest one wins.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
@@ -18,17 +19,17 @@ import threading
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from lepton_alloc.models.result import Result
+from lepton_alloc.models.result import MarketValue, Result, StepValue
 from lepton_alloc.models.scenario import Scenario, entry_columns
 from lepton_alloc.models.status import JobState, Progress, SolveStatus
 
 from .store import AuditRecord, JobRecord, Store
-from .workers import SolveTask, WorkerPool
+from .workers import ExplainPart, ExplainTask, SolveTask, WorkerPool
 
 log = logging.getLogger("lepton_alloc.jobs")
 
@@ -69,7 +70,7 @@ class JobEventMsg:
 @dataclass
 class _Runtime:
     job_id: str
-    task: SolveTask
+    task: SolveTask | ExplainTask
     hard_limit: float  # seconds of wall clock before the worker is killed
     cancel: threading.Event = field(default_factory=threading.Event)
     done: threading.Event = field(default_factory=threading.Event)
@@ -77,6 +78,8 @@ class _Runtime:
     last_emit: float = 0.0
     last_persist: float = 0.0
     pending_progress: Progress | None = None
+    part: ExplainPart | None = None  # an explanation chunk's answer
+    error: str = ""
 
 
 @dataclass
@@ -299,8 +302,13 @@ class JobManager:
                 if self.metrics:
                     self.metrics.queue_depth.set(self._waiting)
             if rt is None or rt.cancel.is_set():
+                if rt is not None and isinstance(rt.task, ExplainTask):
+                    rt.done.set()
                 continue
             try:
+                if isinstance(rt.task, ExplainTask):
+                    self._run_part(worker, rt)
+                    continue
                 self._run(worker, rt)
             except Exception:  # noqa: BLE001 - a job failure must never stop the dispatcher
                 log.exception("job %s failed in dispatch", job_id)
@@ -350,6 +358,51 @@ class JobManager:
             job = self._finish(job_id, state, error=outcome.error, detail=outcome.error)
             self._audit(job, state.lower(), None, "")
 
+    # ------------------------------------------------------------------ explanations
+    def explain(self, job: JobRecord, scenario: Scenario, result: Result, *, relative_step: float,
+                time_budget: float, step_values: bool, market_values: bool,
+                cancelled: Callable[[], bool] = lambda: False) -> Result:
+        """Step values and market values of an ended job's plan (docs/model.md §3), computed by
+        every worker at once, each on its share of the re-solves, within ``time_budget`` seconds.
+
+        The answers are merged into a copy of ``result``; a re-solve the budget cut short is
+        marked by the model code, never dropped."""
+        time_budget = float(min(time_budget, self.max_time_limit))
+        columns = entry_columns(scenario)
+        chunks = len(self.pool.workers)
+        runtimes = []
+        with self._lock:
+            if self._draining:
+                raise Draining("the server is shutting down and accepts no new work")
+            for chunk in range(chunks):
+                task = ExplainTask(f"{job.job_id}:explain:{uuid.uuid4().hex[:8]}", scenario, result, chunk, chunks,
+                                   relative_step, time_budget, step_values, market_values,
+                                   retire_after=columns >= RETIRE_AFTER_COLUMNS)
+                rt = _Runtime(task.job_id, task, time_budget + self.hard_margin + MODEL_SECONDS_PER_COLUMN * columns)
+                self._runtime[rt.job_id] = rt
+                self._waiting += 1
+                self._queue.put(rt.job_id)
+                runtimes.append(rt)
+        deadline = time.monotonic() + time_budget + self.hard_margin + 5.0
+        for rt in runtimes:
+            while not rt.done.wait(0.1):
+                if cancelled() or time.monotonic() > deadline:
+                    for other in runtimes:
+                        other.cancel.set()
+            if rt.error:
+                raise RuntimeError(rt.error)
+        return _merged(result, [rt.part for rt in runtimes if rt.part is not None])
+
+    def _run_part(self, worker: Any, rt: _Runtime) -> None:
+        try:
+            outcome = worker.run(rt.task, lambda _p: None, rt.cancel, rt.hard_limit, self.kill_grace)
+            if outcome.kind == "result" and isinstance(outcome.result, ExplainPart):
+                rt.part = outcome.result
+            elif not rt.cancel.is_set():
+                rt.error = outcome.error or "the explanation failed"
+        finally:
+            rt.done.set()
+
     def _audit(self, job: JobRecord, status: str, objective: float | None, solver_version: str) -> None:
         try:
             self.store.append_audit(AuditRecord(
@@ -359,3 +412,17 @@ class JobManager:
             ))
         except Exception:  # noqa: BLE001
             log.exception("could not append the audit record of job %s", job.job_id)
+
+
+def _merged(result: Result, parts: list[ExplainPart]) -> Result:
+    """The result with the chunks' step values on its limits and market values in market order."""
+    steps: dict[str, list[StepValue]] = {}
+    values: dict[str, MarketValue] = {}
+    for part in parts:
+        for name, found in part.steps.items():
+            steps.setdefault(name, []).extend(found)
+        values.update((v.market_id, v) for v in part.markets)
+    limits = [dataclasses.replace(lim, steps=sorted(steps.get(lim.constraint, []), key=lambda st: st.direction != "down"))
+              for lim in result.limits]
+    return dataclasses.replace(result, limits=limits,
+                               market_values=[values[m.id] for m in result.markets if m.id in values])

@@ -22,6 +22,7 @@ from google.protobuf import any_pb2
 from google.rpc import code_pb2, status_pb2
 from grpc_status import rpc_status
 
+from lepton_alloc.models.compare import compare
 from lepton_alloc.models.loader import load_scenario_document
 from lepton_alloc.models.result import result_from_json
 from lepton_alloc.models.scenario import (
@@ -302,6 +303,48 @@ class AllocationServicer(svc_grpc.AllocationServiceServicer):
         self._check_name(request.name)
         self.store.delete_scenario(request.name)
         return svc.DeleteScenarioResponse()
+
+    @_rpc
+    def ExplainJob(self, request: Any, context: grpc.ServicerContext) -> Any:
+        job_id = self._job_id(request)
+        violations = []
+        step = request.relative_step if request.HasField("relative_step") else 0.05
+        budget = request.time_budget_seconds if request.HasField("time_budget_seconds") else 60.0
+        if not 0 < step < 1:
+            violations.append(FieldViolation("relative_step", f"must be between 0 and 1 (exclusive), got {step:g}"))
+        if not 0 < budget < 1e9:
+            violations.append(FieldViolation("time_budget_seconds", f"must be > 0, got {budget:g}"))
+        if request.skip_step_values and request.skip_market_values:
+            violations.append(FieldViolation("skip_market_values", "skipping both step and market values leaves nothing to explain"))
+        if violations:
+            raise _invalid(violations, "invalid request")
+        job = self.store.get_job(job_id)
+        if job.result_json is None:
+            raise _Abort(grpc.StatusCode.FAILED_PRECONDITION, f"job {job_id} has no result to explain ({job.state})")
+        result = result_from_json(job.result_json)
+        if result.objective_value is None:
+            raise _Abort(grpc.StatusCode.FAILED_PRECONDITION,
+                         f"job {job_id} ended {result.status} without a plan; its result already says why")
+        scenario = parse_scenario(json.loads(job.scenario_json))
+        explained = self.manager.explain(job, scenario, result, relative_step=step, time_budget=budget,
+                                         step_values=not request.skip_step_values,
+                                         market_values=not request.skip_market_values,
+                                         cancelled=lambda: not context.is_active())
+        return svc.ExplainJobResponse(result=adapter.result_to_proto(explained))
+
+    @_rpc
+    def ComparePlans(self, request: Any, context: grpc.ServicerContext) -> Any:
+        violations = [FieldViolation(f, "is required") for f in ("base_job_id", "other_job_id") if not getattr(request, f)]
+        if violations:
+            raise _invalid(violations, "invalid request")
+        jobs = [self.store.get_job(request.base_job_id), self.store.get_job(request.other_job_id)]
+        for field, job in zip(("base_job_id", "other_job_id"), jobs):
+            if job.result_json is None:
+                raise _Abort(grpc.StatusCode.FAILED_PRECONDITION, f"{field}: job {job.job_id} has no result ({job.state})")
+        results = [result_from_json(j.result_json or "") for j in jobs]
+        scenarios = [parse_scenario(json.loads(j.scenario_json)) for j in jobs]
+        comparison = compare(results[0], results[1], scenarios[0], scenarios[1])
+        return svc.ComparePlansResponse(comparison=adapter.comparison_to_proto(comparison))
 
     @_rpc
     def ValidateScenario(self, request: Any, context: grpc.ServicerContext) -> Any:

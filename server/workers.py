@@ -46,6 +46,32 @@ class SolveTask:
 
 
 @dataclass
+class ExplainTask:
+    """One chunk of an ExplainJob: every ``chunks``-th re-solve of the plan's what-ifs, starting
+    at ``chunk`` (docs/model.md §3: step values, market values); the chunks run on different workers."""
+
+    job_id: str
+    scenario: Scenario
+    result: Result
+    chunk: int
+    chunks: int
+    relative_step: float
+    time_budget: float
+    step_values: bool
+    market_values: bool
+    debug_ignore_cancel_seconds: float = 0.0
+    retire_after: bool = False
+
+
+@dataclass
+class ExplainPart:
+    """What one chunk found: step values per limit, and market values, for its share of the what-ifs."""
+
+    steps: dict[str, list[Any]]
+    markets: list[Any]
+
+
+@dataclass
 class TaskOutcome:
     kind: str  # "result" | "error" | "killed"
     result: Result | None = None  # set for kind == "result"
@@ -91,10 +117,15 @@ def _worker_main(conn: Any, cancel: Any, threads: int) -> None:  # runs in the c
         gc.collect()  # idle: the dead model is collected off the caller's clock
 
 
-def _run_task(task: SolveTask, conn: Any, cancel: Any, threads: int, solve: Any,
+def _run_task(task: SolveTask | ExplainTask, conn: Any, cancel: Any, threads: int, solve: Any,
               scenario_error: type[Exception]) -> tuple[str, str, Any]:
     """Solve one task; the message to send back. Its model is garbage when this returns."""
     job_id = task.job_id
+    if isinstance(task, ExplainTask):
+        try:
+            return ("result", job_id, _explain_part(task, cancel, threads))
+        except Exception as exc:  # noqa: BLE001 - reported to the caller, the worker lives on
+            return ("error", job_id, f"internal explanation error: {type(exc).__name__}: {exc}")
 
     def on_progress(progress: Progress) -> None:
         conn.send(("progress", job_id, progress))
@@ -109,6 +140,16 @@ def _run_task(task: SolveTask, conn: Any, cancel: Any, threads: int, solve: Any,
         return ("error", job_id, str(exc))
     except Exception as exc:  # noqa: BLE001 - reported to the job, the worker lives on
         return ("error", job_id, f"internal solver error: {type(exc).__name__}: {exc}")
+
+
+def _explain_part(task: ExplainTask, cancel: Any, threads: int) -> ExplainPart:
+    from lepton_alloc.models.whatif import market_values_from, plan_whatifs, run_whatifs, step_values_from
+
+    whatifs = plan_whatifs(task.scenario, task.result, relative_step=task.relative_step,
+                           steps=task.step_values, markets=task.market_values)[task.chunk::task.chunks]
+    outcomes = run_whatifs(task.scenario, task.result, whatifs, task.time_budget, should_stop=cancel.is_set,
+                           threads=threads)
+    return ExplainPart(step_values_from(task.result, outcomes), market_values_from(task.result, outcomes))
 
 
 def _context() -> Any:
@@ -183,7 +224,7 @@ class Worker:
 
     def run(
         self,
-        task: SolveTask,
+        task: SolveTask | ExplainTask,
         on_progress: Callable[[Progress], None],
         cancel_requested: threading.Event,
         hard_limit: float,

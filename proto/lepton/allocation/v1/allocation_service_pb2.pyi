@@ -794,3 +794,395 @@ class ModelSizeEstimate(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ModelSizeEstimate: _TypeAlias = ModelSizeEstimate  # noqa: Y015
+
+@_typing.final
+class ExplainJobRequest(_message.Message):
+    """Request of ExplainJob."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    JOB_ID_FIELD_NUMBER: _builtins.int
+    RELATIVE_STEP_FIELD_NUMBER: _builtins.int
+    TIME_BUDGET_SECONDS_FIELD_NUMBER: _builtins.int
+    SKIP_STEP_VALUES_FIELD_NUMBER: _builtins.int
+    SKIP_MARKET_VALUES_FIELD_NUMBER: _builtins.int
+    job_id: _builtins.str
+    """Id of an ended job with a plan."""
+    relative_step: _builtins.float
+    """Relative step for moving each limit, fraction in (0, 1); absent: 0.05."""
+    time_budget_seconds: _builtins.float
+    """Time for all the re-solves, seconds, > 0; absent: 60; the server may lower it to its
+    maximum time limit.
+    """
+    skip_step_values: _builtins.bool
+    """True: leave out the step values of the limits."""
+    skip_market_values: _builtins.bool
+    """True: leave out the market values."""
+    def __init__(
+        self,
+        *,
+        job_id: _builtins.str = ...,
+        relative_step: _builtins.float | None = ...,
+        time_budget_seconds: _builtins.float | None = ...,
+        skip_step_values: _builtins.bool = ...,
+        skip_market_values: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_relative_step", b"_relative_step", "_time_budget_seconds", b"_time_budget_seconds", "relative_step", b"relative_step", "time_budget_seconds", b"time_budget_seconds"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_relative_step", b"_relative_step", "_time_budget_seconds", b"_time_budget_seconds", "job_id", b"job_id", "relative_step", b"relative_step", "skip_market_values", b"skip_market_values", "skip_step_values", b"skip_step_values", "time_budget_seconds", b"time_budget_seconds"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__relative_step: _TypeAlias = _typing.Literal["relative_step"]  # noqa: Y015
+    _WhichOneofArgType__relative_step: _TypeAlias = _typing.Literal["_relative_step", b"_relative_step"]  # noqa: Y015
+    _WhichOneofReturnType__time_budget_seconds: _TypeAlias = _typing.Literal["time_budget_seconds"]  # noqa: Y015
+    _WhichOneofArgType__time_budget_seconds: _TypeAlias = _typing.Literal["_time_budget_seconds", b"_time_budget_seconds"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__relative_step) -> _WhichOneofReturnType__relative_step | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__time_budget_seconds) -> _WhichOneofReturnType__time_budget_seconds | None: ...
+
+Global___ExplainJobRequest: _TypeAlias = ExplainJobRequest  # noqa: Y015
+
+@_typing.final
+class ExplainJobResponse(_message.Message):
+    """Response of ExplainJob."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RESULT_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def result(self) -> _result_pb2.Result:
+        """The job's result with `limits[].steps` and `market_values` filled."""
+
+    def __init__(
+        self,
+        *,
+        result: _result_pb2.Result | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["result", b"result"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["result", b"result"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ExplainJobResponse: _TypeAlias = ExplainJobResponse  # noqa: Y015
+
+@_typing.final
+class ComparePlansRequest(_message.Message):
+    """Request of ComparePlans."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    BASE_JOB_ID_FIELD_NUMBER: _builtins.int
+    OTHER_JOB_ID_FIELD_NUMBER: _builtins.int
+    base_job_id: _builtins.str
+    """Id of the first ended job (plan A)."""
+    other_job_id: _builtins.str
+    """Id of the second ended job (plan B); deltas are B - A."""
+    def __init__(
+        self,
+        *,
+        base_job_id: _builtins.str = ...,
+        other_job_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["base_job_id", b"base_job_id", "other_job_id", b"other_job_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ComparePlansRequest: _TypeAlias = ComparePlansRequest  # noqa: Y015
+
+@_typing.final
+class ComparePlansResponse(_message.Message):
+    """Response of ComparePlans."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    COMPARISON_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def comparison(self) -> Global___Comparison:
+        """The comparison."""
+
+    def __init__(
+        self,
+        *,
+        comparison: Global___Comparison | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["comparison", b"comparison"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["comparison", b"comparison"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ComparePlansResponse: _TypeAlias = ComparePlansResponse  # noqa: Y015
+
+@_typing.final
+class Comparison(_message.Message):
+    """Two plans side by side; every delta is B - A."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CURRENCY_FIELD_NUMBER: _builtins.int
+    MONEY_UNIT_FIELD_NUMBER: _builtins.int
+    STATUS_A_FIELD_NUMBER: _builtins.int
+    STATUS_B_FIELD_NUMBER: _builtins.int
+    MARKETS_FIELD_NUMBER: _builtins.int
+    YEARS_FIELD_NUMBER: _builtins.int
+    KPIS_FIELD_NUMBER: _builtins.int
+    LIMITS_FIELD_NUMBER: _builtins.int
+    NOTES_FIELD_NUMBER: _builtins.int
+    currency: _builtins.str
+    """Currency of the money amounts (plan B's)."""
+    money_unit: _builtins.str
+    """Unit of the money amounts (plan B's)."""
+    status_a: _result_pb2.SolveStatus.ValueType
+    """How plan A's solve ended."""
+    status_b: _result_pb2.SolveStatus.ValueType
+    """How plan B's solve ended."""
+    @_builtins.property
+    def markets(self) -> _containers.RepeatedCompositeFieldContainer[Global___MarketChange]:
+        """Markets whose decision differs."""
+
+    @_builtins.property
+    def years(self) -> _containers.RepeatedCompositeFieldContainer[Global___YearDelta]:
+        """Spend and heads per calendar year in both plans."""
+
+    @_builtins.property
+    def kpis(self) -> _containers.RepeatedCompositeFieldContainer[Global___ValueDelta]:
+        """Objective and KPIs of both plans."""
+
+    @_builtins.property
+    def limits(self) -> _containers.RepeatedCompositeFieldContainer[Global___LimitChange]:
+        """Limits and settings that differ between the two scenarios."""
+
+    @_builtins.property
+    def notes(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Remarks in words (e.g. different horizons)."""
+
+    def __init__(
+        self,
+        *,
+        currency: _builtins.str = ...,
+        money_unit: _builtins.str = ...,
+        status_a: _result_pb2.SolveStatus.ValueType = ...,
+        status_b: _result_pb2.SolveStatus.ValueType = ...,
+        markets: _abc.Iterable[Global___MarketChange] | None = ...,
+        years: _abc.Iterable[Global___YearDelta] | None = ...,
+        kpis: _abc.Iterable[Global___ValueDelta] | None = ...,
+        limits: _abc.Iterable[Global___LimitChange] | None = ...,
+        notes: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["currency", b"currency", "kpis", b"kpis", "limits", b"limits", "markets", b"markets", "money_unit", b"money_unit", "notes", b"notes", "status_a", b"status_a", "status_b", b"status_b", "years", b"years"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Comparison: _TypeAlias = Comparison  # noqa: Y015
+
+@_typing.final
+class MarketChange(_message.Message):
+    """One market whose decision differs between plans A and B."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MARKET_ID_FIELD_NUMBER: _builtins.int
+    CHANGE_FIELD_NUMBER: _builtins.int
+    MODE_A_FIELD_NUMBER: _builtins.int
+    ENTRY_YEAR_A_FIELD_NUMBER: _builtins.int
+    MODE_B_FIELD_NUMBER: _builtins.int
+    ENTRY_YEAR_B_FIELD_NUMBER: _builtins.int
+    EXPECTED_NPV_A_FIELD_NUMBER: _builtins.int
+    EXPECTED_NPV_B_FIELD_NUMBER: _builtins.int
+    market_id: _builtins.str
+    """Market id."""
+    change: _builtins.str
+    """`entered`, `left`, `mode`, `entry_year` or `mode_and_entry_year`."""
+    mode_a: _scenario_pb2.Mode.ValueType
+    """Plan A's mode; unset when not entered."""
+    entry_year_a: _builtins.int
+    """Plan A's entry calendar year; absent when not entered."""
+    mode_b: _scenario_pb2.Mode.ValueType
+    """Plan B's mode; unset when not entered."""
+    entry_year_b: _builtins.int
+    """Plan B's entry calendar year; absent when not entered."""
+    expected_npv_a: _builtins.float
+    """The market's share of E[NPV] in plan A, money."""
+    expected_npv_b: _builtins.float
+    """The market's share of E[NPV] in plan B, money."""
+    def __init__(
+        self,
+        *,
+        market_id: _builtins.str = ...,
+        change: _builtins.str = ...,
+        mode_a: _scenario_pb2.Mode.ValueType = ...,
+        entry_year_a: _builtins.int | None = ...,
+        mode_b: _scenario_pb2.Mode.ValueType = ...,
+        entry_year_b: _builtins.int | None = ...,
+        expected_npv_a: _builtins.float = ...,
+        expected_npv_b: _builtins.float = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_entry_year_a", b"_entry_year_a", "_entry_year_b", b"_entry_year_b", "entry_year_a", b"entry_year_a", "entry_year_b", b"entry_year_b"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_entry_year_a", b"_entry_year_a", "_entry_year_b", b"_entry_year_b", "change", b"change", "entry_year_a", b"entry_year_a", "entry_year_b", b"entry_year_b", "expected_npv_a", b"expected_npv_a", "expected_npv_b", b"expected_npv_b", "market_id", b"market_id", "mode_a", b"mode_a", "mode_b", b"mode_b"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__entry_year_a: _TypeAlias = _typing.Literal["entry_year_a"]  # noqa: Y015
+    _WhichOneofArgType__entry_year_a: _TypeAlias = _typing.Literal["_entry_year_a", b"_entry_year_a"]  # noqa: Y015
+    _WhichOneofReturnType__entry_year_b: _TypeAlias = _typing.Literal["entry_year_b"]  # noqa: Y015
+    _WhichOneofArgType__entry_year_b: _TypeAlias = _typing.Literal["_entry_year_b", b"_entry_year_b"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__entry_year_a) -> _WhichOneofReturnType__entry_year_a | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__entry_year_b) -> _WhichOneofReturnType__entry_year_b | None: ...
+
+Global___MarketChange: _TypeAlias = MarketChange  # noqa: Y015
+
+@_typing.final
+class YearDelta(_message.Message):
+    """Spend and heads of one calendar year in both plans."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    YEAR_FIELD_NUMBER: _builtins.int
+    SPEND_A_FIELD_NUMBER: _builtins.int
+    SPEND_B_FIELD_NUMBER: _builtins.int
+    SPEND_DELTA_FIELD_NUMBER: _builtins.int
+    HEADS_A_FIELD_NUMBER: _builtins.int
+    HEADS_B_FIELD_NUMBER: _builtins.int
+    HEADS_DELTA_FIELD_NUMBER: _builtins.int
+    year: _builtins.int
+    """Calendar year."""
+    spend_a: _builtins.float
+    """Plan A's spend, money; absent when the year is not in plan A."""
+    spend_b: _builtins.float
+    """Plan B's spend, money."""
+    spend_delta: _builtins.float
+    """spend_b - spend_a, money."""
+    heads_a: _builtins.float
+    """Plan A's heads, people."""
+    heads_b: _builtins.float
+    """Plan B's heads, people."""
+    heads_delta: _builtins.float
+    """heads_b - heads_a, people."""
+    def __init__(
+        self,
+        *,
+        year: _builtins.int = ...,
+        spend_a: _builtins.float | None = ...,
+        spend_b: _builtins.float | None = ...,
+        spend_delta: _builtins.float | None = ...,
+        heads_a: _builtins.float | None = ...,
+        heads_b: _builtins.float | None = ...,
+        heads_delta: _builtins.float | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_heads_a", b"_heads_a", "_heads_b", b"_heads_b", "_heads_delta", b"_heads_delta", "_spend_a", b"_spend_a", "_spend_b", b"_spend_b", "_spend_delta", b"_spend_delta", "heads_a", b"heads_a", "heads_b", b"heads_b", "heads_delta", b"heads_delta", "spend_a", b"spend_a", "spend_b", b"spend_b", "spend_delta", b"spend_delta"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_heads_a", b"_heads_a", "_heads_b", b"_heads_b", "_heads_delta", b"_heads_delta", "_spend_a", b"_spend_a", "_spend_b", b"_spend_b", "_spend_delta", b"_spend_delta", "heads_a", b"heads_a", "heads_b", b"heads_b", "heads_delta", b"heads_delta", "spend_a", b"spend_a", "spend_b", b"spend_b", "spend_delta", b"spend_delta", "year", b"year"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__heads_a: _TypeAlias = _typing.Literal["heads_a"]  # noqa: Y015
+    _WhichOneofArgType__heads_a: _TypeAlias = _typing.Literal["_heads_a", b"_heads_a"]  # noqa: Y015
+    _WhichOneofReturnType__heads_b: _TypeAlias = _typing.Literal["heads_b"]  # noqa: Y015
+    _WhichOneofArgType__heads_b: _TypeAlias = _typing.Literal["_heads_b", b"_heads_b"]  # noqa: Y015
+    _WhichOneofReturnType__heads_delta: _TypeAlias = _typing.Literal["heads_delta"]  # noqa: Y015
+    _WhichOneofArgType__heads_delta: _TypeAlias = _typing.Literal["_heads_delta", b"_heads_delta"]  # noqa: Y015
+    _WhichOneofReturnType__spend_a: _TypeAlias = _typing.Literal["spend_a"]  # noqa: Y015
+    _WhichOneofArgType__spend_a: _TypeAlias = _typing.Literal["_spend_a", b"_spend_a"]  # noqa: Y015
+    _WhichOneofReturnType__spend_b: _TypeAlias = _typing.Literal["spend_b"]  # noqa: Y015
+    _WhichOneofArgType__spend_b: _TypeAlias = _typing.Literal["_spend_b", b"_spend_b"]  # noqa: Y015
+    _WhichOneofReturnType__spend_delta: _TypeAlias = _typing.Literal["spend_delta"]  # noqa: Y015
+    _WhichOneofArgType__spend_delta: _TypeAlias = _typing.Literal["_spend_delta", b"_spend_delta"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__heads_a) -> _WhichOneofReturnType__heads_a | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__heads_b) -> _WhichOneofReturnType__heads_b | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__heads_delta) -> _WhichOneofReturnType__heads_delta | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__spend_a) -> _WhichOneofReturnType__spend_a | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__spend_b) -> _WhichOneofReturnType__spend_b | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__spend_delta) -> _WhichOneofReturnType__spend_delta | None: ...
+
+Global___YearDelta: _TypeAlias = YearDelta  # noqa: Y015
+
+@_typing.final
+class ValueDelta(_message.Message):
+    """A number of both plans."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    A_FIELD_NUMBER: _builtins.int
+    B_FIELD_NUMBER: _builtins.int
+    DELTA_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """`objective_value`, `expected_npv`, `cvar`, `payback_year`, `markets_entered`, ..."""
+    a: _builtins.float
+    """Plan A's value; absent when it has none."""
+    b: _builtins.float
+    """Plan B's value."""
+    delta: _builtins.float
+    """b - a."""
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        a: _builtins.float | None = ...,
+        b: _builtins.float | None = ...,
+        delta: _builtins.float | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_a", b"_a", "_b", b"_b", "_delta", b"_delta", "a", b"a", "b", b"b", "delta", b"delta"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_a", b"_a", "_b", b"_b", "_delta", b"_delta", "a", b"a", "b", b"b", "delta", b"delta", "name", b"name"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__a: _TypeAlias = _typing.Literal["a"]  # noqa: Y015
+    _WhichOneofArgType__a: _TypeAlias = _typing.Literal["_a", b"_a"]  # noqa: Y015
+    _WhichOneofReturnType__b: _TypeAlias = _typing.Literal["b"]  # noqa: Y015
+    _WhichOneofArgType__b: _TypeAlias = _typing.Literal["_b", b"_b"]  # noqa: Y015
+    _WhichOneofReturnType__delta: _TypeAlias = _typing.Literal["delta"]  # noqa: Y015
+    _WhichOneofArgType__delta: _TypeAlias = _typing.Literal["_delta", b"_delta"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__a) -> _WhichOneofReturnType__a | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__b) -> _WhichOneofReturnType__b | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__delta) -> _WhichOneofReturnType__delta | None: ...
+
+Global___ValueDelta: _TypeAlias = ValueDelta  # noqa: Y015
+
+@_typing.final
+class LimitChange(_message.Message):
+    """A limit or setting that differs between the two scenarios."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    A_FIELD_NUMBER: _builtins.int
+    B_FIELD_NUMBER: _builtins.int
+    DELTA_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """docs/model.md section 4 name (`budget[2029]`), else the scenario field (`discount_rate`)."""
+    a: _builtins.str
+    """Scenario A's value as JSON text (`null` when not set)."""
+    b: _builtins.str
+    """Scenario B's value as JSON text."""
+    delta: _builtins.float
+    """b - a for two numbers; absent otherwise."""
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        a: _builtins.str = ...,
+        b: _builtins.str = ...,
+        delta: _builtins.float | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_delta", b"_delta", "delta", b"delta"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_delta", b"_delta", "a", b"a", "b", b"b", "delta", b"delta", "name", b"name"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__delta: _TypeAlias = _typing.Literal["delta"]  # noqa: Y015
+    _WhichOneofArgType__delta: _TypeAlias = _typing.Literal["_delta", b"_delta"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__delta) -> _WhichOneofReturnType__delta | None: ...
+
+Global___LimitChange: _TypeAlias = LimitChange  # noqa: Y015

@@ -95,6 +95,16 @@ class AllocationServiceStub:
                 request_serializer=lepton_dot_allocation_dot_v1_dot_allocation__service__pb2.ValidateScenarioRequest.SerializeToString,
                 response_deserializer=lepton_dot_allocation_dot_v1_dot_allocation__service__pb2.ValidateScenarioResponse.FromString,
                 _registered_method=True)
+        self.ExplainJob = channel.unary_unary(
+                '/lepton.allocation.v1.AllocationService/ExplainJob',
+                request_serializer=lepton_dot_allocation_dot_v1_dot_allocation__service__pb2.ExplainJobRequest.SerializeToString,
+                response_deserializer=lepton_dot_allocation_dot_v1_dot_allocation__service__pb2.ExplainJobResponse.FromString,
+                _registered_method=True)
+        self.ComparePlans = channel.unary_unary(
+                '/lepton.allocation.v1.AllocationService/ComparePlans',
+                request_serializer=lepton_dot_allocation_dot_v1_dot_allocation__service__pb2.ComparePlansRequest.SerializeToString,
+                response_deserializer=lepton_dot_allocation_dot_v1_dot_allocation__service__pb2.ComparePlansResponse.FromString,
+                _registered_method=True)
 
 
 class AllocationServiceServicer:
@@ -190,6 +200,24 @@ class AllocationServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ExplainJob(self, request, context):
+        """Explains an ended job's plan further by re-solving (docs/model.md section 3): each limit
+        moved down and up by a step, and each market forced out (entered) or in (not entered).
+        The re-solves are spread over the server's workers under a time budget; answers the time
+        budget cut short are marked. FAILED_PRECONDITION for a job without a plan.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ComparePlans(self, request, context):
+        """Compares the plans of two ended jobs: decisions that changed, spend and heads by year,
+        objective and KPI deltas, and the limits that differ between their scenarios.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AllocationServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -252,6 +280,16 @@ def add_AllocationServiceServicer_to_server(servicer, server):
                     servicer.ValidateScenario,
                     request_deserializer=lepton_dot_allocation_dot_v1_dot_allocation__service__pb2.ValidateScenarioRequest.FromString,
                     response_serializer=lepton_dot_allocation_dot_v1_dot_allocation__service__pb2.ValidateScenarioResponse.SerializeToString,
+            ),
+            'ExplainJob': grpc.unary_unary_rpc_method_handler(
+                    servicer.ExplainJob,
+                    request_deserializer=lepton_dot_allocation_dot_v1_dot_allocation__service__pb2.ExplainJobRequest.FromString,
+                    response_serializer=lepton_dot_allocation_dot_v1_dot_allocation__service__pb2.ExplainJobResponse.SerializeToString,
+            ),
+            'ComparePlans': grpc.unary_unary_rpc_method_handler(
+                    servicer.ComparePlans,
+                    request_deserializer=lepton_dot_allocation_dot_v1_dot_allocation__service__pb2.ComparePlansRequest.FromString,
+                    response_serializer=lepton_dot_allocation_dot_v1_dot_allocation__service__pb2.ComparePlansResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -579,6 +617,60 @@ class AllocationService:
             '/lepton.allocation.v1.AllocationService/ValidateScenario',
             lepton_dot_allocation_dot_v1_dot_allocation__service__pb2.ValidateScenarioRequest.SerializeToString,
             lepton_dot_allocation_dot_v1_dot_allocation__service__pb2.ValidateScenarioResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ExplainJob(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/lepton.allocation.v1.AllocationService/ExplainJob',
+            lepton_dot_allocation_dot_v1_dot_allocation__service__pb2.ExplainJobRequest.SerializeToString,
+            lepton_dot_allocation_dot_v1_dot_allocation__service__pb2.ExplainJobResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ComparePlans(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/lepton.allocation.v1.AllocationService/ComparePlans',
+            lepton_dot_allocation_dot_v1_dot_allocation__service__pb2.ComparePlansRequest.SerializeToString,
+            lepton_dot_allocation_dot_v1_dot_allocation__service__pb2.ComparePlansResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -81,6 +81,16 @@ class AllocationServiceStub:
     """Validates a scenario without storing or solving it: answers every violation, or the
     size of the model a solve would build. A scenario with violations is a successful call.
     """
+    ExplainJob: _grpc.UnaryUnaryMultiCallable[_allocation_service_pb2.ExplainJobRequest, _allocation_service_pb2.ExplainJobResponse]
+    """Explains an ended job's plan further by re-solving (docs/model.md section 3): each limit
+    moved down and up by a step, and each market forced out (entered) or in (not entered).
+    The re-solves are spread over the server's workers under a time budget; answers the time
+    budget cut short are marked. FAILED_PRECONDITION for a job without a plan.
+    """
+    ComparePlans: _grpc.UnaryUnaryMultiCallable[_allocation_service_pb2.ComparePlansRequest, _allocation_service_pb2.ComparePlansResponse]
+    """Compares the plans of two ended jobs: decisions that changed, spend and heads by year,
+    objective and KPI deltas, and the limits that differ between their scenarios.
+    """
 
 @_typing.type_check_only
 class AllocationServiceAsyncStub(AllocationServiceStub):
@@ -119,6 +129,16 @@ class AllocationServiceAsyncStub(AllocationServiceStub):
     ValidateScenario: _aio.UnaryUnaryMultiCallable[_allocation_service_pb2.ValidateScenarioRequest, _allocation_service_pb2.ValidateScenarioResponse]  # type: ignore[assignment]
     """Validates a scenario without storing or solving it: answers every violation, or the
     size of the model a solve would build. A scenario with violations is a successful call.
+    """
+    ExplainJob: _aio.UnaryUnaryMultiCallable[_allocation_service_pb2.ExplainJobRequest, _allocation_service_pb2.ExplainJobResponse]  # type: ignore[assignment]
+    """Explains an ended job's plan further by re-solving (docs/model.md section 3): each limit
+    moved down and up by a step, and each market forced out (entered) or in (not entered).
+    The re-solves are spread over the server's workers under a time budget; answers the time
+    budget cut short are marked. FAILED_PRECONDITION for a job without a plan.
+    """
+    ComparePlans: _aio.UnaryUnaryMultiCallable[_allocation_service_pb2.ComparePlansRequest, _allocation_service_pb2.ComparePlansResponse]  # type: ignore[assignment]
+    """Compares the plans of two ended jobs: decisions that changed, spend and heads by year,
+    objective and KPI deltas, and the limits that differ between their scenarios.
     """
 
 class AllocationServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -227,6 +247,28 @@ class AllocationServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_allocation_service_pb2.ValidateScenarioResponse, _abc.Awaitable[_allocation_service_pb2.ValidateScenarioResponse]]:
         """Validates a scenario without storing or solving it: answers every violation, or the
         size of the model a solve would build. A scenario with violations is a successful call.
+        """
+
+    @_abc_1.abstractmethod
+    def ExplainJob(
+        self,
+        request: _allocation_service_pb2.ExplainJobRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_allocation_service_pb2.ExplainJobResponse, _abc.Awaitable[_allocation_service_pb2.ExplainJobResponse]]:
+        """Explains an ended job's plan further by re-solving (docs/model.md section 3): each limit
+        moved down and up by a step, and each market forced out (entered) or in (not entered).
+        The re-solves are spread over the server's workers under a time budget; answers the time
+        budget cut short are marked. FAILED_PRECONDITION for a job without a plan.
+        """
+
+    @_abc_1.abstractmethod
+    def ComparePlans(
+        self,
+        request: _allocation_service_pb2.ComparePlansRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_allocation_service_pb2.ComparePlansResponse, _abc.Awaitable[_allocation_service_pb2.ComparePlansResponse]]:
+        """Compares the plans of two ended jobs: decisions that changed, spend and heads by year,
+        objective and KPI deltas, and the limits that differ between their scenarios.
         """
 
 def add_AllocationServiceServicer_to_server(servicer: AllocationServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
