@@ -161,7 +161,22 @@ def cmd_compare(args: argparse.Namespace) -> int:
         return 0
 
     if args.server:
-        return _remote(args, lambda client, a: show(client.compare(a.a, a.b)))
+        def job_of(client: Any, ref: str) -> str:
+            """A job id as it is; a scenario file or a stored ``name@revision`` is solved first."""
+            if os.path.isfile(ref):
+                with open(ref, encoding="utf-8") as fh:
+                    handle = client.submit(document=fh.read(), time_limit_seconds=args.time_limit, mip_rel_gap=args.gap)
+            elif "@" in ref:
+                name, _, rev = ref.partition("@")
+                handle = client.submit(scenario_name=name, revision=None if rev in ("", "latest") else int(rev),
+                                       time_limit_seconds=args.time_limit, mip_rel_gap=args.gap)
+            else:
+                return ref
+            _err(f"solving {ref} as job {handle.job_id} …")
+            handle.result()
+            return str(handle.job_id)
+
+        return _remote(args, lambda client, a: show(client.compare(job_of(client, a.a), job_of(client, a.b))))
     from lepton_alloc.models import ScenarioError, load_scenario_file, solve_scenario
     from lepton_alloc.models.compare import compare
 
@@ -423,9 +438,10 @@ def build_parser() -> argparse.ArgumentParser:
     server_opt(s)
     s.set_defaults(func=cmd_explain)
 
-    s = sub.add_parser("compare", help="two plans side by side: two scenario files, or two job ids with --server")
-    s.add_argument("a", help="plan A: a scenario file, or a job id with --server")
-    s.add_argument("b", help="plan B: a scenario file, or a job id with --server")
+    s = sub.add_parser("compare", help="two plans side by side: scenario files, or with --server also job ids and "
+                                       "stored scenarios (NAME@REVISION)")
+    s.add_argument("a", help="plan A: a scenario file; with --server also a job id or NAME@REVISION")
+    s.add_argument("b", help="plan B: as plan A")
     solve_opts(s)
     server_opt(s)
     s.set_defaults(func=cmd_compare)

@@ -103,3 +103,31 @@ def test_submit_watch_jobs_cancel_scenarios(server: RunningServer, tmp_path: Pat
 def test_unreachable_server_exit_3(tmp_path: Path) -> None:
     out = cli("jobs", "--server", "127.0.0.1:1", "--timeout", "2")
     assert out.returncode == 3 and "UNAVAILABLE" in out.stderr
+
+
+def test_compare_and_explain_from_the_command_line(server: RunningServer, tmp_path: Path) -> None:
+    from lepton_alloc.models.loader import dump_scenario
+
+    tight = tmp_path / "tight.yaml"
+    tight.write_text(dump_scenario(tiny_scenario(budget=3.5)))  # only A (entry 3) fits in a year
+    loose = tiny_file(tmp_path)
+    local = cli("compare", str(tight), str(loose), "--json")
+    assert local.returncode == 0, local.stderr
+    c = json.loads(local.stdout)
+    assert {m["market_id"] for m in c["markets"]} == {"B"}  # B enters later under the tight budget
+    objective = next(k for k in c["kpis"] if k["name"] == "objective_value")
+    assert objective["b"] == pytest.approx(TINY_OPTIMUM, abs=1e-6) and objective["delta"] > 0
+    addr = f"127.0.0.1:{server.port}"
+    assert cli("scenarios", "create", "cli-tight", str(tight), "--server", addr).returncode == 0
+    remote = cli("compare", "cli-tight@1", str(loose), "--json", "--server", addr)
+    assert remote.returncode == 0, remote.stderr
+    assert json.loads(remote.stdout)["markets"] == c["markets"]
+    shown = cli("compare", str(tight), str(loose))
+    assert "budget[2027]" in shown.stdout and "B - A" in shown.stdout
+    explained = cli("explain", str(tight), "--time-budget", "20", "--json")
+    assert explained.returncode == 0, explained.stderr
+    d = json.loads(explained.stdout)
+    assert {v["market_id"] for v in d["market_values"]} == {"A", "B"}
+    assert all(len(lim["steps"]) == 2 for lim in d["limits"] if lim["constraint"].startswith("budget["))
+    text = cli("explain", str(tight), "--time-budget", "20").stdout
+    assert "What each market is worth" in text and "Objective" in text

@@ -548,6 +548,18 @@ def check_plan(scenario_dict: dict[str, Any], result_dict: dict[str, Any], tol: 
     obj = float(result_dict["objective_value"])
     if abs(obj - out["objective"]) > tol * max(1.0, abs(out["objective"])):
         viol.append(f"objective_value {obj!r} != recomputed {out['objective']!r}")
+    # docs/model.md §3: the objective reconciled to its terms (every solved plan carries them;
+    # hand-made results in the checker's own tests have no such key)
+    terms = result_dict.get("objective_terms")
+    if terms is not None and not terms:
+        viol.append("result has no objective_terms")
+    elif terms:
+        total = sum(float(t["contribution"]) for t in terms)
+        if abs(total - obj) > 1e-9 * max(1.0, abs(obj)):
+            viol.append(f"objective_terms sum to {total!r}, objective_value is {obj!r}")
+        for t in terms:
+            if abs(float(t["weight"]) * float(t["value"]) - float(t["contribution"])) > 1e-9 * max(1.0, abs(t["contribution"])):
+                viol.append(f"objective term {t['term']}: weight x value != contribution")
 
     T = ev.sc["T"]
     years = result_dict.get("years") or []
