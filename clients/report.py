@@ -153,9 +153,13 @@ def render_market_values(r: dict[str, Any]) -> str:
         how = "" if v["entered"] or v["mode"] is None else f"{v['mode']} {v['entry_year']}"
         state = v["status"] + (" (cut short)" if v["cut_short"] else "")
         rows.append([v["market_id"], test, change, how, state, ", ".join(v["blocking"][:3])])
-    return ("What each market is worth (objective change when forced out / in; negative = the plan is better):\n"
+    text = ("What each market is worth (objective change when forced out / in; negative = the plan is better):\n"
             + table(["market", "test", "objective change", "forced-in choice", "re-solve", "blocking limits"], rows,
                     "llrlll"))
+    if any(v["cut_short"] for v in values):
+        text += ("\ncut short: the re-solve stopped at its share of the time budget with the best plan it had found, so "
+                 "the true change is at least the one shown (the forced plan can only be better); give more time to prove it.")
+    return text
 
 
 def render_comparison(c: dict[str, Any]) -> str:
