@@ -51,8 +51,10 @@ def cmd_solve(args: argparse.Namespace) -> int:
         for v in exc.violations:
             _err(f"  {v.field}: {v.description}")
         return EXIT_INVALID
-    progress = _progress_printer(args) if not args.quiet else None
-    result = solve_scenario(sc, time_limit=args.time_limit, mip_rel_gap=args.gap, on_progress=progress)
+    from .progress import SolveProgress
+
+    with SolveProgress(f"solving {sc.name}", enabled=None if not args.quiet else False) as progress:
+        result = solve_scenario(sc, time_limit=args.time_limit, mip_rel_gap=args.gap, on_progress=progress)
     return _emit_result(args, result.to_dict())
 
 
@@ -70,17 +72,6 @@ def _progress_line(p: Any) -> str:
     obj = "-" if p.objective is None else f"{p.objective:,.3f}"
     bound = "-" if p.best_bound is None else f"{p.best_bound:,.3f}"
     return f"  {p.elapsed_seconds:6.1f}s  {p.kind:9s}  incumbent {obj}  bound {bound}  gap {gap_s}"
-
-
-def _progress_printer(args: argparse.Namespace) -> Any:
-    if not sys.stderr.isatty():
-        return None
-
-    def show(progress: Any) -> None:
-        sys.stderr.write("\r" + _progress_line(progress) + "   ")
-        sys.stderr.flush()
-
-    return show
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
@@ -241,8 +232,13 @@ def _remote_solve(client: Any, args: argparse.Namespace) -> int:
         for v in exc.violations:
             _err(f"  {v.field}: {v.description}")
         return EXIT_INVALID
-    result = client.solve(sc, time_limit_seconds=args.time_limit, mip_rel_gap=args.gap)
-    return _emit_result(args, result.to_dict())
+    # submitted and watched (not the unary Solve) so that a long solve shows its progress
+    job = client.submit(sc, time_limit_seconds=args.time_limit, mip_rel_gap=args.gap)
+    try:
+        return _watch(client, job.job_id, args, quiet_states=True)
+    except KeyboardInterrupt:
+        client.cancel(job.job_id)
+        raise
 
 
 def cmd_submit(args: argparse.Namespace) -> int:
@@ -267,16 +263,24 @@ def cmd_submit(args: argparse.Namespace) -> int:
     return _remote(args, run)
 
 
-def _watch(client: Any, job_id: str, args: argparse.Namespace) -> int:
+def _watch(client: Any, job_id: str, args: argparse.Namespace, quiet_states: bool = False) -> int:
+    """Follow a job to its end: a live progress line on a terminal, log lines otherwise."""
+    from .progress import SolveProgress
+
     final = None
-    for ev in client.watch(job_id):
-        if ev.kind == "state":
-            _err(f"[job {job_id[:8]}] {(ev.state or '').lower()}")
-        elif ev.kind == "progress" and ev.progress is not None:
-            _err(_progress_line(ev.progress))
-        elif ev.kind == "done":
-            final = ev.job
-            _err(f"[job {job_id[:8]}] {(ev.state or '').lower()}" + (f": {final.error}" if final and final.error else ""))
+    with SolveProgress(f"job {job_id[:8]}") as live:
+        for ev in client.watch(job_id):
+            if ev.kind == "state" and not quiet_states:
+                _err(f"[job {job_id[:8]}] {(ev.state or '').lower()}")
+            elif ev.kind == "progress" and ev.progress is not None:
+                if live.enabled:
+                    live(ev.progress)
+                elif not quiet_states:
+                    _err(_progress_line(ev.progress))
+            elif ev.kind == "done":
+                final = ev.job
+                if not quiet_states or (final is not None and final.error):
+                    _err(f"[job {job_id[:8]}] {(ev.state or '').lower()}" + (f": {final.error}" if final and final.error else ""))
     if final is None or final.result is None:
         return EXIT_FAILED
     return _emit_result(args, final.result.to_dict())
@@ -404,8 +408,15 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="lepton-alloc", description="Lepton Allocator: market-entry allocation with Pyomo + HiGHS.")
+    p = argparse.ArgumentParser(prog="lepton-alloc", description="Lepton Allocator: market-entry allocation with Pyomo + HiGHS.",
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     sub = p.add_subparsers(dest="command", required=True)
+    _add_parser = sub.add_parser
+
+    def add_parser(name: str, **kw: Any) -> argparse.ArgumentParser:  # every command shows its defaults in --help
+        return _add_parser(name, formatter_class=argparse.ArgumentDefaultsHelpFormatter, **kw)
+
+    sub.add_parser = add_parser  # type: ignore[method-assign]
 
     def server_opt(sp: argparse.ArgumentParser, required: bool = False) -> None:
         sp.add_argument("--server", default=os.environ.get("LEPTON_SERVER") if required else None,
@@ -430,7 +441,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("explain", help="what each limit and each market is worth (re-solves), locally or for a job")
     s.add_argument("target", help="a scenario file; with --server, a job id")
-    s.add_argument("--step", type=float, default=0.05, help="relative step for moving each limit (default 0.05)")
+    s.add_argument("--step", type=float, default=0.05, help="relative step for moving each limit")
     s.add_argument("--time-budget", dest="time_budget", type=float, default=60.0, help="seconds for all re-solves")
     s.add_argument("--no-steps", dest="no_steps", action="store_true", help="leave out the step values")
     s.add_argument("--no-markets", dest="no_markets", action="store_true", help="leave out the market values")
