@@ -31,6 +31,12 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[Any]], align: str | No
     return "\n".join(lines)
 
 
+def _money_unit(r: dict[str, Any]) -> str:
+    """``(USD m)``: the money unit for table headers."""
+    short = {"units": "", "thousands": " k", "millions": " m", "billions": " bn"}.get(r.get("money_unit", "millions"), "")
+    return f"({r.get('currency', 'USD')}{short})"
+
+
 def _term(t: dict[str, Any], first: bool) -> str:
     """``0.7 × E[NPV] 2,548.2`` / ``− penalty 9.0``: one weighted objective term."""
     names = {"expected_npv": "E[NPV]", "cvar": "CVaR", "final_year_contribution": "final-year contribution",
@@ -61,6 +67,7 @@ def render_result(r: dict[str, Any]) -> str:
     out: list[str] = []
     out.append(f"Scenario {r.get('scenario_name', '')}  (sha256 {str(r.get('scenario_sha256', ''))[:12]}…)")
     out.append(f"Money in {r.get('currency', 'USD')} {r.get('money_unit', 'millions')}; heads in people.")
+    money = _money_unit(r)
     gap = r.get("gap")
     out.append(
         f"Status: {r['status']} — {r.get('message', '')}\n"
@@ -77,6 +84,10 @@ def render_result(r: dict[str, Any]) -> str:
             + (f"   change penalty {_num(k['change_penalty'])}" if k.get("change_penalty") else "")
         )
         out.append(f"NPV by growth scenario: {scen}")
+    if k:
+        out.append(f"(E[NPV]: expected net present value over the growth scenarios; CVaR({k['cvar_alpha']:g}): the "
+                   f"average NPV of the worst {100 * (1 - k['cvar_alpha']):g} % of outcomes; best bound: no plan can beat it; "
+                   "gap: how far this plan could be from the best.)")
     terms = r.get("objective_terms") or []
     if terms:
         parts = " ".join(_term(t, i == 0) for i, t in enumerate(terms))
@@ -89,7 +100,7 @@ def render_result(r: dict[str, Any]) -> str:
             spend = sum(y["spend"] for y in m["years"])
             rows.append([m["id"], m["name"][:22], m.get("region") or "", m["mode"] or "not entered",
                          m["entry_year"] or "", _num(spend), _num(peak, 0), _num(m.get("expected_npv"))])
-        out.append(table(["market", "name", "region", "decision", "entry", "spend", "peak heads", "E[NPV]"],
+        out.append(table(["market", "name", "region", "decision", "entry", f"spend {money}", "peak heads", f"E[NPV] {money}"],
                          rows, "llllrrrr"))
     if r.get("years"):
         out.append("")
@@ -102,8 +113,8 @@ def render_result(r: dict[str, Any]) -> str:
             row += [_num(y["heads"], 0), _num(y["headcount_cap"], 0), _num(y["net_hires"], 0),
                     _num(y["net_hires_limit"], 0), _num(y["expected_contribution"]), _num(y["expected_net_cash_flow"])]
             rows.append(row)
-        headers = ["year", "spend", "budget"] + (["cum. spend", "cum. budget"] if cumulative else []) + [
-            "heads", "cap", "net hires", "limit", "contribution", "net cash"]
+        headers = ["year", f"spend {money}", "budget"] + (["cum. spend", "cum. budget"] if cumulative else []) + [
+            "heads", "cap", "net hires", "limit", f"contribution {money}", f"net cash {money}"]
         out.append(table(headers, rows, "r" * len(headers)))
         if cumulative:
             out.append("Budget carries over: the cumulative budget (cum. budget) is the limit; a year may spend "
