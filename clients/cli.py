@@ -530,6 +530,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--json", action="store_true")
     server_opt(s, True)
     s.set_defaults(func=cmd_scenarios)
+    from .batch import register as register_batch
+
+    register_batch(sub)
     return p
 
 

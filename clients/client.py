@@ -419,6 +419,30 @@ class AllocationClient(_Api):
         """A handle of an existing job."""
         return JobHandle(self, self.get_job(job_id))
 
+    def solve_many(self, items: list[tuple[str, Scenario | str]], *, concurrency: int = 4,
+                   time_limit_seconds: float | None = None, mip_rel_gap: float | None = None,
+                   on_done: Callable[[str, Result | AllocationError], None] | None = None,
+                   ) -> list[tuple[str, Result | AllocationError]]:
+        """Solve many scenarios (``(name, Scenario or scenario-file text)``) with at most
+        ``concurrency`` jobs in flight; answers in the given order, a failure as its
+        :class:`AllocationError` rather than an exception. ``on_done`` is called as each ends."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        def one(item: tuple[str, Scenario | str]) -> tuple[str, Result | AllocationError]:
+            name, source = item
+            try:
+                kwargs: dict[str, Any] = {"document": source} if isinstance(source, str) else {"scenario": source}
+                handle = self.submit(time_limit_seconds=time_limit_seconds, mip_rel_gap=mip_rel_gap, **kwargs)
+                answer: Result | AllocationError = handle.result()
+            except AllocationError as err:
+                answer = err
+            if on_done is not None:
+                on_done(name, answer)
+            return name, answer
+
+        with ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix="lepton-batch") as pool:
+            return list(pool.map(one, items))
+
 
 class JobHandle:
     """A submitted job: :meth:`result`, :meth:`watch`, :meth:`cancel`, :meth:`refresh`."""

@@ -131,3 +131,27 @@ def test_compare_and_explain_from_the_command_line(server: RunningServer, tmp_pa
     assert all(len(lim["steps"]) == 2 for lim in d["limits"] if lim["constraint"].startswith("budget["))
     text = cli("explain", str(tight), "--time-budget", "20").stdout
     assert "What each market is worth" in text and "Objective" in text
+
+
+def test_batch_on_a_server_writes_results_and_a_summary(server: RunningServer, tmp_path: Path) -> None:
+    import csv
+
+    from lepton_alloc.models.loader import dump_scenario
+
+    scenarios = tmp_path / "scenarios"
+    scenarios.mkdir()
+    (scenarios / "loose.yaml").write_text(dump_scenario(tiny_scenario()))
+    (scenarios / "tight.yaml").write_text(dump_scenario(tiny_scenario(budget=3.5)))
+    (scenarios / "broken.yaml").write_text("horizon_years: 0\nmarkets: []\n")
+    out = tmp_path / "out"
+    run = cli("batch", str(scenarios), "--out", str(out), "--concurrency", "2", "--server", f"127.0.0.1:{server.port}")
+    assert run.returncode == 1, run.stderr  # one file is invalid
+    rows = {Path(r["file"]).name: r for r in csv.DictReader(open(out / "summary.csv", encoding="utf-8"))}
+    assert set(rows) == {"loose.yaml", "tight.yaml", "broken.yaml"}
+    assert float(rows["loose.yaml"]["objective_value"]) == pytest.approx(TINY_OPTIMUM, abs=1e-6)
+    assert rows["loose.yaml"]["status"] == "optimal" and rows["loose.yaml"]["markets_entered"] == "2"
+    assert float(rows["tight.yaml"]["objective_value"]) < TINY_OPTIMUM
+    assert rows["broken.yaml"]["status"] == "invalid" and "horizon_years" in rows["broken.yaml"]["error"]
+    loose = json.loads((out / "loose.json").read_text())
+    assert loose["objective_value"] == pytest.approx(TINY_OPTIMUM, abs=1e-6) and loose["currency"] == "USD"
+    assert not (out / "broken.json").exists()
