@@ -173,9 +173,11 @@ def fragment_text(report: FitReport, fragment: dict[str, Any], scenario_dict: di
 def add_column_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("market-data columns")
     for role, default in COLUMN_OPTIONS:
-        g.add_argument(f"--col-{role}", dest=f"col_{role}", default=None, metavar="NAME",
-                       help=f"column of the {role} (default {default!r}{'; optional' if role == 'mode' else ''})")
-    p.add_argument("--confidence", type=float, default=0.90, help="confidence level of the interval on r (default 0.90)")
+        what = {"market": "market id", "total": "total market revenue", "mode": "entry mode (optional column)"}.get(role, role)
+        g.add_argument(f"--col-{role}", dest=f"col_{role}", default=default, metavar="NAME",
+                       help=f"CSV column of the {what} (default: %(default)s)")
+    g.add_argument("--confidence", type=float, default=0.90,
+                   help="confidence level of the interval on share growth (default: %(default)s)")
 
 
 def add_market_data_options(solve_parser: argparse.ArgumentParser) -> None:
@@ -235,7 +237,7 @@ def register(sub: Any) -> argparse.ArgumentParser:
     s.add_argument("-o", "--out", default=None, help="write the YAML fragment here (default stdout)")
     s.add_argument("--plot", default=None, metavar="PNG", help="write the share history and fitted curves as a PNG")
     s.add_argument("--scenario", default=None, metavar="FILE",
-                   help="scenario whose markets, options and start_year the fit is for (default: the built-in example)")
+                   help="scenario whose markets, options and start_year the fit is for (omitted: the built-in example)")
     add_column_options(s)
     s.set_defaults(func=cmd_fit_growth)
     return s
