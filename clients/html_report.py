@@ -510,6 +510,8 @@ _SVG_HEAD = re.compile(r"\A.*?(<svg\b)", re.S)
 _SVG_META = re.compile(r"<metadata>.*?</metadata>\s*", re.S)
 _SVG_XMLNS = re.compile(r'\s+xmlns(?::\w+)?="[^"]*"')
 _SVG_SIZE = re.compile(r'(<svg\b[^>]*?)\s+width="[^"]*"\s+height="[^"]*"')
+_SVG_ID = re.compile(r'\bid="([^"]+)"')
+_SVG_REF = re.compile(r'(url\(#|href="#)([^")]+)')
 
 
 def svg_of(chart: Chart) -> str:
@@ -522,7 +524,12 @@ def svg_of(chart: Chart) -> str:
     svg = _SVG_META.sub("", svg)
     svg = _SVG_XMLNS.sub("", svg)
     svg = _SVG_SIZE.sub(rf'\1 role="img" aria-label="{chart.title}" class="chart" preserveAspectRatio="xMidYMid meet"', svg, count=1)
-    return svg.strip()
+    # element ids unique in the page (matplotlib numbers them per figure: axes_1, line2d_1, ...)
+    prefix = f"{chart.name}-"
+    ids = set(_SVG_ID.findall(svg))
+    svg = _SVG_ID.sub(lambda m: f'id="{prefix}{m.group(1)}"', svg)
+    svg = _SVG_REF.sub(lambda m: m.group(1) + prefix + m.group(2) if m.group(2) in ids else m.group(0), svg)
+    return svg.replace("<style type=\"text/css\">*{", "<style type=\"text/css\">svg.chart *{").strip()
 
 
 def write_pngs(result: Result | Mapping[str, Any], png_dir: str | Path, dpi: int = 150,
