@@ -777,8 +777,8 @@ def _instructions(ws: Worksheet, money: str) -> None:
         "Hover over a header cell for the field's description and default. Blank cell = absent (the default).",
         'Lists: ids/modes comma-separated ("US, DE"); numbers semicolon-separated ("1.0; 2.0"); '
         'segments as up_to:return_rate pairs ("1.0:1.8; 3.0:1.2"). "" = empty text, [] = empty list.',
-        f"Money is in {money} (the scenario's currency and money_unit, labels only); rates and shares are "
-        "fractions (0.05 = 5 %); years are calendar years.",
+        f"Money is in {money if money != 'money' else 'the currency and money_unit set on the scenario sheet'} "
+        "(labels only: nothing is converted); rates and shares are fractions (0.05 = 5 %); years are calendar years.",
         "Sheets whose name starts with _ are ignored.",
         "",
     ]
@@ -879,14 +879,14 @@ def write_result_xlsx(result: Result, path: str | Path, scenario: Scenario | Non
     add("message", result.message)
     add("objective", result.objective_value, money, _MONEY)
     add("best bound", result.best_bound, money, _MONEY)
-    add("gap", result.gap, "%", "0.0000%")
+    add("gap", result.gap, "", "0.0000%")
     add("currency", result.currency)
     add("money unit", result.money_unit)
     if scenario is not None:
         add("objective kind", scenario.objective.kind.value)
         add("start year", scenario.start_year)
         add("horizon", scenario.horizon_years, "years")
-        add("discount rate", scenario.discount_rate, "%", _SHARE)
+        add("discount rate", scenario.discount_rate, "", _SHARE)
         if scenario.sha256() != result.scenario_sha256:
             add("note", "the scenario given is not the one this result was solved from (sha256 differs)")
     k = result.kpis

@@ -55,6 +55,19 @@ def export_result(result: Result | dict[str, Any], path: str | Path, scenario: S
     write_result_xlsx(typed, path, scenario)
 
 
+def add_xlsx_option(parser: argparse.ArgumentParser) -> None:
+    """``--xlsx OUT`` on a command that prints a result (``solve``, ``explain`` …)."""
+    parser.add_argument("--xlsx", metavar="OUT", default=None, help="also write the result as a workbook (.xlsx)")
+
+
+def maybe_export(args: argparse.Namespace, result: Result | dict[str, Any], scenario: Scenario | None = None) -> None:
+    """Write the result to ``args.xlsx`` when the command was given ``--xlsx OUT``."""
+    out = getattr(args, "xlsx", None)
+    if out:
+        export_result(result, out, scenario)
+        _err(f"wrote {out}")
+
+
 def cmd_template(args: argparse.Namespace) -> int:
     from .xlsx import write_template
 

@@ -360,3 +360,17 @@ def test_xlsx_is_not_loaded_by_the_client_package() -> None:
     code = "import sys, lepton_alloc.clients, lepton_alloc.clients.xlsx_cli; print('openpyxl' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_solve_xlsx_option_helpers(solved: tuple[Scenario, Any], tmp_path: Path) -> None:
+    import argparse
+
+    from lepton_alloc.clients.xlsx_cli import add_xlsx_option, maybe_export
+
+    parser = argparse.ArgumentParser()
+    add_xlsx_option(parser)
+    scenario, result = solved
+    out = tmp_path / "solved.xlsx"
+    maybe_export(parser.parse_args(["--xlsx", str(out)]), result.to_dict(), scenario)
+    assert load_workbook(out)["years"].cell(2, 1).value == scenario.start_year
+    maybe_export(parser.parse_args([]), result)  # no --xlsx: nothing written
