@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-SCENARIO_SUFFIXES = (".yaml", ".yml", ".json")
+SCENARIO_SUFFIXES = (".yaml", ".yml", ".json", ".xlsx")
 SUMMARY_COLUMNS = ("file", "scenario", "status", "objective_value", "expected_npv", "markets_entered", "total_spend",
                    "currency", "money_unit", "error")
 
@@ -75,7 +75,9 @@ def run_batch(patterns: list[str], out_dir: str, *, server: str | None = None, c
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from lepton_alloc.models import ScenarioError, load_scenario_file
+    from lepton_alloc.models import ScenarioError
+
+    from .xlsx_cli import load_scenario_any as load_scenario_file  # YAML, JSON or a workbook
 
     files = scenario_files(patterns)
     target = Path(out_dir)

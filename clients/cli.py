@@ -40,22 +40,41 @@ def _print_violations(exc: Any) -> None:
 
 
 def cmd_solve(args: argparse.Namespace) -> int:
-    from lepton_alloc.models import ScenarioError, load_scenario_file, solve_scenario
+    from lepton_alloc.models import solve_scenario
 
     if args.server:
         return _remote(args, _remote_solve)
-    try:
-        sc = load_scenario_file(args.file)
-    except ScenarioError as exc:
-        _err(f"error: {args.file} is not a valid scenario:")
-        for v in exc.violations:
-            _err(f"  {v.field}: {v.description}")
+    sc = _scenario_for_solve(args)
+    if sc is None:
         return EXIT_INVALID
     from .progress import SolveProgress
 
     with SolveProgress(f"solving {sc.name}", enabled=None if not args.quiet else False) as progress:
         result = solve_scenario(sc, time_limit=args.time_limit, mip_rel_gap=args.gap, on_progress=progress)
+    from .xlsx_cli import maybe_export
+
+    maybe_export(args, result, sc)
     return _emit_result(args, result.to_dict())
+
+
+def _scenario_for_solve(args: argparse.Namespace) -> Any:
+    """The scenario file, with a market-data fit merged when ``--market-data`` is given; None
+    (after printing every problem with its field path or CSV row) when it is not valid."""
+    from lepton_alloc.models import ScenarioError
+
+    from .xlsx_cli import load_scenario_any as load_scenario_file  # YAML, JSON or a workbook
+
+    if getattr(args, "market_data", None):
+        from .fit_cli import load_for_solve
+
+        return load_for_solve(args)  # prints every problem itself, row-numbered
+    try:
+        return load_scenario_file(args.file)
+    except ScenarioError as exc:
+        _err(f"error: {args.file} is not a valid scenario:")
+        for v in exc.violations:
+            _err(f"  {v.field}: {v.description}")
+        return None
 
 
 def _emit_result(args: argparse.Namespace, d: dict[str, Any]) -> int:
@@ -84,7 +103,9 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from lepton_alloc.models import ScenarioError, load_scenario_file
+    from lepton_alloc.models import ScenarioError
+
+    from .xlsx_cli import load_scenario_any as load_scenario_file  # YAML, JSON or a workbook
 
     try:
         sc = load_scenario_file(args.file)
@@ -106,7 +127,9 @@ def cmd_explain(args: argparse.Namespace) -> int:
             return _emit_explained(a, result.to_dict())
 
         return _remote(args, run)
-    from lepton_alloc.models import ScenarioError, load_scenario_file, solve_scenario
+    from lepton_alloc.models import ScenarioError, solve_scenario
+
+    from .xlsx_cli import load_scenario_any as load_scenario_file  # YAML, JSON or a workbook
     from lepton_alloc.models.whatif import market_values, step_values
 
     try:
@@ -168,7 +191,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
             return str(handle.job_id)
 
         return _remote(args, lambda client, a: show(client.compare(job_of(client, a.a), job_of(client, a.b))))
-    from lepton_alloc.models import ScenarioError, load_scenario_file, solve_scenario
+    from lepton_alloc.models import ScenarioError, solve_scenario
+
+    from .xlsx_cli import load_scenario_any as load_scenario_file  # YAML, JSON or a workbook
     from lepton_alloc.models.compare import compare
 
     try:
@@ -224,13 +249,8 @@ def _remote(args: argparse.Namespace, fn: Any) -> int:
 
 
 def _remote_solve(client: Any, args: argparse.Namespace) -> int:
-    from lepton_alloc.models import ScenarioError, load_scenario_file
-
-    try:
-        sc = load_scenario_file(args.file)
-    except ScenarioError as exc:
-        for v in exc.violations:
-            _err(f"  {v.field}: {v.description}")
+    sc = _scenario_for_solve(args)
+    if sc is None:
         return EXIT_INVALID
     # submitted and watched (not the unary Solve) so that a long solve shows its progress
     job = client.submit(sc, time_limit_seconds=args.time_limit, mip_rel_gap=args.gap)
@@ -243,7 +263,7 @@ def _remote_solve(client: Any, args: argparse.Namespace) -> int:
 
 def cmd_submit(args: argparse.Namespace) -> int:
     def run(client: Any, a: argparse.Namespace) -> int:
-        from lepton_alloc.models import load_scenario_file
+        from .xlsx_cli import load_scenario_any as load_scenario_file  # YAML, JSON or a workbook
 
         if a.stored:
             job = client.submit(scenario_name=a.file, revision=a.revision, request_id=a.request_id,
@@ -283,6 +303,10 @@ def _watch(client: Any, job_id: str, args: argparse.Namespace, quiet_states: boo
                     _err(f"[job {job_id[:8]}] {(ev.state or '').lower()}" + (f": {final.error}" if final and final.error else ""))
     if final is None or final.result is None:
         return EXIT_FAILED
+    if getattr(args, "xlsx", None):
+        from .xlsx_cli import maybe_export
+
+        maybe_export(args, final.result)
     return _emit_result(args, final.result.to_dict())
 
 
@@ -342,7 +366,7 @@ def _fmt_obj(v: Any) -> str:
 
 def cmd_scenarios(args: argparse.Namespace) -> int:
     def run(client: Any, a: argparse.Namespace) -> int:
-        from lepton_alloc.models import load_scenario_file
+        from .xlsx_cli import load_scenario_any as load_scenario_file  # YAML, JSON or a workbook
         from lepton_alloc.models.loader import dump_scenario
 
         from .report import table
@@ -433,6 +457,12 @@ def build_parser() -> argparse.ArgumentParser:
     solve_opts(s)
     server_opt(s)
     s.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    from .fit_cli import add_market_data_options
+
+    add_market_data_options(s)  # --market-data CSV, --col-market/-year/-revenue/-total/-mode, --confidence
+    from .xlsx_cli import add_xlsx_option
+
+    add_xlsx_option(s)  # --xlsx OUT: the result as a workbook too
     s.set_defaults(func=cmd_solve)
 
     s = sub.add_parser("validate", help="check a scenario file and list every problem")
@@ -533,6 +563,12 @@ def build_parser() -> argparse.ArgumentParser:
     from .batch import register as register_batch
 
     register_batch(sub)
+    from .fit_cli import register as register_fit_growth
+
+    register_fit_growth(sub)
+    from .xlsx_cli import register as register_xlsx
+
+    register_xlsx(sub)
     return p
 
 

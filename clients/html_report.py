@@ -43,6 +43,8 @@ LIMIT_COLOUR = "#c0392b"
 TERM_NAMES = {"expected_npv": "E[NPV]", "cvar": "CVaR", "final_year_contribution": "final-year contribution",
               "change_penalty": "plan-change penalty"}
 PLAN_STATUSES = ("optimal", "feasible", "cancelled")  # statuses that may carry a plan
+MAX_MAP_ROWS = 40  # more markets: the decision map folds those not entered into one row
+MAX_LINES = 20  # markets drawn in the share and revenue chart (those of highest E[NPV])
 
 
 # ----------------------------------------------------------------------------- words and numbers
@@ -80,7 +82,7 @@ def _num(v: float | None, digits: int = 1) -> str:
 
 
 def _market_label(m: MarketDecision) -> str:
-    return m.name if not m.name or m.name == m.id else f"{m.name} ({m.id})"
+    return m.name or m.id if not m.id or not m.name or m.name == m.id else f"{m.name} ({m.id})"
 
 
 def _series(text: str) -> str:
@@ -399,7 +401,9 @@ def _market_colours(n: int) -> list[Any]:
 
 def chart_share_revenue(r: Result) -> Chart:
     years = [y.year for y in r.years]
-    entered = sorted((m for m in r.markets if m.entered), key=lambda m: (m.entry_year or 0, m.id))
+    all_entered = [m for m in r.markets if m.entered]
+    top = sorted(all_entered, key=lambda m: -m.expected_npv)[:MAX_LINES]
+    entered = sorted(top, key=lambda m: (m.entry_year or 0, m.id))
     revenue_field = "expected_revenue" if any(y.expected_revenue for m in entered for y in m.years) else "expected_contribution"
     fig = _figure(11, 8.2)
     ax1, ax2 = fig.subplots(2, 1, sharex=True)
@@ -430,7 +434,9 @@ def chart_share_revenue(r: Result) -> Chart:
     caption = ("Each entered market from its entry year, probability-weighted over growth scenarios. "
                + ("Revenue is market size × share." if what == "revenue" else
                   "No entered market has a growth model, so contribution is shown instead of revenue.")
-               + f" Money in {_unit_label(r)} per year.")
+               + f" Money in {_unit_label(r)} per year."
+               + (f" The {MAX_LINES} markets of highest E[NPV] of the {len(all_entered)} entered are shown."
+                  if len(all_entered) > MAX_LINES else ""))
     return Chart("share_revenue", f"Projected share and {what} by market", caption, series, fig)
 
 
@@ -463,6 +469,10 @@ def chart_decision_map(r: Result) -> Chart:
 
     years = [y.year for y in r.years]
     order = sorted(r.markets, key=lambda m: (not m.entered, m.entry_year or 0, m.region or "", m.id))
+    if len(order) > MAX_MAP_ROWS and not all(m.entered for m in order):  # one row for all markets not entered
+        out = [m for m in order if not m.entered]
+        order = [m for m in order if m.entered] + [MarketDecision(id="", name=f"{len(out)} markets not entered", region=None,
+                                                                   entered=False, mode=None, entry_year=None, expected_npv=0.0)]
     fig = _figure(11, 1.4 + 0.34 * max(len(order), 3))
     ax = fig.subplots()
     ax.grid(False)
