@@ -146,6 +146,20 @@ def test_without_carry_over_the_spend_chart_has_the_yearly_budget_only(example: 
     assert "budget" in texts and "cumulative budget" not in texts and "Cumulative spend vs cumulative budget" not in texts
 
 
+def test_a_large_plan_folds_the_markets_not_entered_and_draws_the_top_markets(example: Result) -> None:
+    d = json.loads(example.to_json())
+    idle = next(m for m in d["markets"] if not m["entered"])
+    d["markets"] += [{**copy.deepcopy(idle), "id": f"X{i}", "name": f"Extra {i}"} for i in range(40)]
+    entered = [m for m in d["markets"] if m["entered"]]
+    d["markets"] += [{**copy.deepcopy(entered[0]), "id": f"E{i}", "name": f"Entered {i}", "expected_npv": -1.0 - i} for i in range(6)]
+    page = render_html(d)
+    assert "44 markets not entered" in _svg_texts(_section(page, "decision_map"))
+    assert "Extra 3" not in _svg_texts(_section(page, "decision_map"))
+    share = _section(page, "share_revenue")
+    assert "The 20 markets of highest E[NPV] of the 22 entered are shown." in share
+    assert "Entered 5" not in _svg_texts(share) and "United States" in _svg_texts(share)
+
+
 def test_user_text_is_escaped_in_the_page_and_in_the_charts(example: Result) -> None:
     d = json.loads(example.to_json())
     evil = '<script>alert("x")</script> & $Co$'
