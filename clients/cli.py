@@ -77,7 +77,15 @@ def _scenario_for_solve(args: argparse.Namespace) -> Any:
         return None
 
 
+def _write_output(args: argparse.Namespace, d: dict[str, Any]) -> None:
+    if getattr(args, "output", None):
+        with open(args.output, "w", encoding="utf-8") as fh:
+            json.dump(d, fh, indent=2, allow_nan=False)
+        _err(f"wrote {args.output}")
+
+
 def _emit_result(args: argparse.Namespace, d: dict[str, Any]) -> int:
+    _write_output(args, d)
     if args.json:
         _print_json(d)
     else:
@@ -153,6 +161,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
 def _emit_explained(args: argparse.Namespace, d: dict[str, Any]) -> int:
     from .report import render_market_values
 
+    _write_output(args, d)
     if args.json:
         _print_json(d)
         return 0
@@ -451,6 +460,7 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("--time-limit", type=float, default=None, help="override solver.time_limit_seconds")
         sp.add_argument("--gap", type=float, default=None, help="override solver.mip_rel_gap")
         sp.add_argument("--json", action="store_true", help="print the full result as JSON")
+        sp.add_argument("-o", "--output", default=None, help="also write the full result as JSON to this file")
 
     s = sub.add_parser("solve", help="solve a scenario file (locally, or on --server)")
     s.add_argument("file")
