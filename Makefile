@@ -24,8 +24,10 @@ run: $(BIN)/.installed
 # gRPC client tests; empty when it cannot be installed, and those tests are then skipped.
 # LEPTON_NODE: node for the Node.js client tests, its npm packages installed into
 # tests/server/node/node_modules by .ci/ensure-node-deps; empty (tests skipped) when it cannot.
+# LEPTON_CHROMIUM: a headless chromium for the HTML report's browser test (Debian's chromium, apt-get installed
+# by .ci/ensure-chromium when missing and root); empty (that test skipped, saying why) when it cannot be had.
 test: $(BIN)/.installed
-	LEPTON_BUF="$$(.ci/ensure-buf)" LEPTON_NODE="$$(.ci/ensure-node-deps)" $(BIN)/python -m pytest -q $(PYTEST_ARGS); rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests collected"; exit 0; fi; exit $$rc
+	LEPTON_BUF="$$(.ci/ensure-buf)" LEPTON_NODE="$$(.ci/ensure-node-deps)" LEPTON_CHROMIUM="$$(.ci/ensure-chromium)" $(BIN)/python -m pytest -q $(PYTEST_ARGS); rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests collected"; exit 0; fi; exit $$rc
 
 lint: $(BIN)/.installed
 	$(BIN)/ruff check .

@@ -579,6 +579,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .xlsx_cli import register as register_xlsx
 
     register_xlsx(sub)
+    from .report_cli import register as register_report
+
+    register_report(sub)
     return p
 
 
