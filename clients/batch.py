@@ -138,7 +138,7 @@ def cmd_batch(args: Any) -> int:
     if not rows:
         print("no scenario files found", file=sys.stderr)
         return 2
-    from .report import table
+    from .report import _num, table  # the text report's number format
 
     print(table(["file", "status", "objective", "E[NPV]", "markets", "error"],
                 [[r["file"], r["status"], _num(r.get("objective_value")), _num(r.get("expected_npv")),
@@ -146,8 +146,4 @@ def cmd_batch(args: Any) -> int:
     print(f"results and summary.csv in {args.out}", file=sys.stderr)
     failed = any(r["status"] in ("invalid", "failed") for r in rows)
     return 1 if failed else 0
-
-
-def _num(v: Any) -> str:
-    return "-" if v is None else f"{v:,.1f}"
 
