@@ -116,10 +116,8 @@ class AllocationServicer(svc_grpc.AllocationServiceServicer):
     def _resolve(self, request: Any) -> tuple[Scenario, str, int]:
         """The request's scenario, validated once (inline, document) or read from the store."""
         which = request.WhichOneof("source")
-        if which == "scenario":
-            return adapter.scenario_from_proto(request.scenario), "", 0
-        if which == "scenario_document":
-            return load_scenario_document(request.scenario_document), "", 0
+        if which in ("scenario", "scenario_document"):
+            return _inline_scenario(request, which), "", 0
         if which == "scenario_ref":
             ref = request.scenario_ref
             if not ref.name:
@@ -135,9 +133,7 @@ class AllocationServicer(svc_grpc.AllocationServiceServicer):
         if request.scenario_document and request.HasField("scenario"):
             raise _invalid([FieldViolation("scenario_document", "set either scenario or scenario_document, not both")],
                            "invalid request")
-        if request.scenario_document:
-            return load_scenario_document(request.scenario_document)
-        return adapter.scenario_from_proto(request.scenario)
+        return _inline_scenario(request, "scenario_document" if request.scenario_document else "scenario")
 
     def _options(self, request: Any) -> SolveOptions:
         o = request.options
@@ -349,13 +345,10 @@ class AllocationServicer(svc_grpc.AllocationServiceServicer):
     @_rpc
     def ValidateScenario(self, request: Any, context: grpc.ServicerContext) -> Any:
         which = request.WhichOneof("source")
+        if which is None:
+            raise _invalid([FieldViolation("source", "set scenario or scenario_document")], "invalid request")
         try:
-            if which == "scenario":
-                sc = adapter.scenario_from_proto(request.scenario)
-            elif which == "scenario_document":
-                sc = load_scenario_document(request.scenario_document)
-            else:
-                raise _invalid([FieldViolation("source", "set scenario or scenario_document")], "invalid request")
+            sc = _inline_scenario(request, which)
         except ScenarioError as err:
             return svc.ValidateScenarioResponse(valid=False, violations=adapter.violations_to_bad_request(err.violations))
         return svc.ValidateScenarioResponse(
@@ -365,6 +358,16 @@ class AllocationServicer(svc_grpc.AllocationServiceServicer):
 
 
 # ============================================================================ store records -> messages
+
+
+def _inline_scenario(request: Any, field: str) -> Scenario:
+    """A request's scenario sent inline, validated once: the ``scenario`` message through the
+    contract's adapter, or ``scenario_document`` (a scenario file's text) through the file loader;
+    either way every violation names the file's field path."""
+    if field == "scenario_document":
+        return load_scenario_document(request.scenario_document)
+    return adapter.scenario_from_proto(request.scenario)
+
 
 
 def job_to_proto(job: JobRecord, history: Sequence[JobEvent] = (), *, summary: bool = False) -> job_pb2.Job:
