@@ -173,6 +173,7 @@ class JobManager:
             "time_limit_seconds": options.time_limit_seconds, "mip_rel_gap": options.mip_rel_gap},
             "scenario_name": scenario_name, "scenario_revision": scenario_revision}, sort_keys=True)
         request_hash = hashlib.sha256(body.encode()).hexdigest()
+        columns = entry_columns(scenario)  # model size, for the hard limit: computed outside the lock
         with self._lock:
             if self._draining:
                 raise Draining("the server is shutting down and accepts no new solves")
@@ -191,11 +192,10 @@ class JobManager:
                 job_id, request_id, request_hash, scenario, scenario_name, scenario_revision,
                 scenario_json, opts, who))
             if created:
-                columns = entry_columns(scenario)
                 task = SolveTask(job.job_id, scenario, time_limit, gap, options.debug_ignore_cancel_seconds,
                                  retire_after=columns >= RETIRE_AFTER_COLUMNS)
                 # the solve, then at most half its time again explaining an infeasible scenario
-                hard_limit = 1.5 * time_limit + self.hard_margin + MODEL_SECONDS_PER_COLUMN * columns
+                hard_limit = self._hard_limit(1.5 * time_limit, columns)
                 self._runtime[job.job_id] = _Runtime(job.job_id, task, hard_limit)
                 self._waiting += 1
                 self._queue.put(job.job_id)
@@ -378,7 +378,7 @@ class JobManager:
                 task = ExplainTask(f"{job.job_id}:explain:{uuid.uuid4().hex[:8]}", scenario, result, chunk, chunks,
                                    relative_step, time_budget, step_values, market_values,
                                    retire_after=columns >= RETIRE_AFTER_COLUMNS)
-                rt = _Runtime(task.job_id, task, time_budget + self.hard_margin + MODEL_SECONDS_PER_COLUMN * columns)
+                rt = _Runtime(task.job_id, task, self._hard_limit(time_budget, columns))
                 self._runtime[rt.job_id] = rt
                 self._waiting += 1
                 self._queue.put(rt.job_id)
@@ -392,6 +392,11 @@ class JobManager:
             if rt.error:
                 raise RuntimeError(rt.error)
         return _merged(result, [rt.part for rt in runtimes if rt.part is not None])
+
+    def _hard_limit(self, solver_seconds: float, columns: int) -> float:
+        """Wall-clock seconds before a worker is killed: its solver time, the margin, and room
+        for building and transferring a model of ``columns`` entry columns."""
+        return solver_seconds + self.hard_margin + MODEL_SECONDS_PER_COLUMN * columns
 
     def _run_part(self, worker: Any, rt: _Runtime) -> None:
         try:
