@@ -947,16 +947,3 @@ def json_schema() -> dict[str, Any]:
     """The JSON Schema of a scenario file (for editors: completion and checks as you type)."""
     schema = Scenario.model_json_schema(mode="validation")
     return {"$schema": "https://json-schema.org/draft/2020-12/schema", "$id": Scenario.SCHEMA_ID, **schema}
-
-
-def canonical_json(s: Scenario) -> str:
-    return s.canonical_json()
-
-
-def canonical_sha256(s: Scenario) -> str:
-    return s.sha256()
-
-
-def scenario_to_dict(s: Scenario) -> dict[str, Any]:
-    """The canonical plain-data form; ``parse_scenario(scenario_to_dict(s)) == s``."""
-    return s.to_dict()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 import re
 from pathlib import Path
@@ -18,7 +19,6 @@ from lepton_alloc.models import (
     parse_scenario,
 )
 from lepton_alloc.models.loader import dump_scenario
-from lepton_alloc.models.scenario import canonical_json, canonical_sha256, scenario_to_dict
 
 RICH: dict[str, Any] = {
     "name": "global-expansion-2027",
@@ -184,14 +184,14 @@ def test_load_scenario_file_missing_and_not_utf8(tmp_path: Path) -> None:
 @pytest.mark.parametrize("raw", [RICH, MINIMAL, CASH_ONLY], ids=["rich", "minimal", "cash_only"])
 def test_canonical_round_trip(raw: dict[str, Any]) -> None:
     s = parse_scenario(copy.deepcopy(raw))
-    d = scenario_to_dict(s)
+    d = s.to_dict()
     assert parse_scenario(d) == s
     assert parse_scenario(copy.deepcopy(d)) == s
     assert s.to_dict() == d
     # the canonical form is plain JSON data
     assert json.loads(json.dumps(d)) == d
     # and a fixed point
-    assert scenario_to_dict(parse_scenario(d)) == d
+    assert parse_scenario(d).to_dict() == d
 
 
 @pytest.mark.parametrize("fmt", ["yaml", "json"])
@@ -237,7 +237,7 @@ def test_sha256_stable() -> None:
     a = parse_scenario(rich())
     b = load_scenario_text(RICH_YAML)
     assert re.fullmatch(r"[0-9a-f]{64}", a.sha256())
-    assert a.sha256() == b.sha256() == canonical_sha256(a)
+    assert a.sha256() == b.sha256() == hashlib.sha256(a.canonical_json().encode("utf-8")).hexdigest()
     assert a.sha256() == a.sha256()
     # key order of the input does not matter
     reordered = dict(reversed(list(rich().items())))
@@ -256,9 +256,9 @@ def test_sha256_stable() -> None:
     r3["markets"][0]["options"][0]["headcount"] = 25.0
     assert parse_scenario(r3).sha256() == a.sha256()
     # canonical JSON is deterministic and sorted
-    cj = canonical_json(a)
-    assert cj == canonical_json(b)
-    assert json.loads(cj) == scenario_to_dict(a)
+    cj = a.canonical_json()
+    assert cj == b.canonical_json()
+    assert json.loads(cj) == a.to_dict()
 
 
 @pytest.mark.parametrize(
@@ -296,6 +296,6 @@ def test_builtin_example_round_trips() -> None:
     from lepton_alloc.models import load_builtin_example
 
     s = load_builtin_example()
-    assert parse_scenario(scenario_to_dict(s)) == s
+    assert parse_scenario(s.to_dict()) == s
     assert load_scenario_text(dump_scenario(s)) == s
     assert load_scenario_text(dump_scenario(s, "json"), "json").sha256() == s.sha256()

@@ -11,7 +11,7 @@ import pytest
 
 from lepton_alloc.models import ScenarioError, load_scenario_file, parse_scenario, solve_scenario
 from lepton_alloc.models.result import result_from_json
-from lepton_alloc.models.scenario import FieldViolation, Scenario, canonical_json
+from lepton_alloc.models.scenario import FieldViolation, Scenario
 from lepton_alloc.models.status import JobState, Progress, ProgressKind
 from lepton_alloc.proto.adapter import (
     job_state_from_proto,
@@ -87,7 +87,7 @@ def test_scenario_round_trip_is_lossless(scenario: Scenario) -> None:
     back = scenario_from_proto(msg)
     assert back == scenario
     # the canonical JSON (and so the scenario hash) is identical: no int/float or -0.0 drift
-    assert canonical_json(back) == canonical_json(scenario)
+    assert back.canonical_json() == scenario.canonical_json()
     assert back.sha256() == scenario.sha256()
 
     wire = msg.SerializeToString(deterministic=True)
