@@ -47,18 +47,23 @@ MARKS = (1.0, 5.0, 10.0, 60.0)
 # explicit cash flows, compliance (all on by default at the generator's own shares)
 LEVERS: dict[str, Any] = {"carry_over": True, "levers_share": 0.10, "scenarios": True,
                           "requires_share": 0.08, "cash_flow_share": 0.10}
+# the generator exactly as `lepton-alloc generate --markets N --years 10 --seed S` writes it:
+# yearly budgets (no carry-over), the hard core of the model (issue 10's measurements)
+YEARLY: dict[str, Any] = {}
+FAMILIES: dict[str, dict[str, Any]] = {"levers": LEVERS, "yearly": YEARLY}
 REL_TOL = 1e-9  # a plan counts as better than the best known only by more than this (relative)
 
 
-def instance_id(markets: int, years: int, seed: int, objective: str) -> str:
-    iid = f"gen-{markets}" + ("" if years == 10 else f"x{years}") + f"-s{seed}"
+def instance_id(markets: int, years: int, seed: int, objective: str, family: str = "levers") -> str:
+    iid = ("gen" if family == "levers" else family) + f"-{markets}" + ("" if years == 10 else f"x{years}") + f"-s{seed}"
     return iid if objective == "expected_npv" else f"{iid}-{objective}"
 
 
 # ----------------------------------------------------------------------------- one instance
 
 
-def run_one(markets: int, years: int, seed: int, time_limit: float, objective: str, threads: int) -> dict[str, Any]:
+def run_one(markets: int, years: int, seed: int, time_limit: float, objective: str, threads: int,
+            family: str = "levers", head_start: bool = True) -> dict[str, Any]:
     """Generate, build, solve (recording every progress event) and extract one instance.
 
     The same steps as :func:`lepton_alloc.models.solve_scenario` (same explanation budget), done
@@ -67,20 +72,22 @@ def run_one(markets: int, years: int, seed: int, time_limit: float, objective: s
     from lepton_alloc.models import build_model, extract_result, parse_scenario, solve_model
     from lepton_alloc.models.generator import generate_scenario
 
-    raw = generate_scenario(markets, years, seed, time_limit=time_limit, objective=objective, **LEVERS)
+    raw = generate_scenario(markets, years, seed, time_limit=time_limit, objective=objective, **FAMILIES[family])
     sc = parse_scenario(raw)
     events: list[list[Any]] = []
 
     def on_progress(p: Any) -> None:  # lepton_alloc.models.status.Progress
-        events.append([round(p.elapsed_seconds, 4), p.kind.value[0], p.objective, p.best_bound, p.gap, p.nodes])
+        kind = "s" if p.head_start else p.kind.value[0]
+        events.append([round(p.elapsed_seconds, 4), kind, p.objective, p.best_bound, p.gap, p.nodes])
 
     started = time.perf_counter()
     am = build_model(sc)
-    out = solve_model(am, time_limit=time_limit, threads=threads, on_progress=on_progress)
+    out = solve_model(am, time_limit=time_limit, threads=threads, on_progress=on_progress,
+                      head_start=None if head_start else False)
     res = extract_result(am, out, started, explain_seconds=min(30.0, 0.5 * time_limit))
     tm, size = res.timings, res.model_size
     return {
-        "markets": markets, "years": years, "seed": seed, "objective": objective,
+        "markets": markets, "years": years, "seed": seed, "objective": objective, "family": family,
         "scenario_sha256": res.scenario_sha256, "mip_rel_gap": sc.solver.mip_rel_gap, "time_limit": time_limit,
         "variables": size.variables, "integer_variables": size.integer_variables,
         "constraints": size.constraints, "nonzeros": size.nonzeros,
@@ -89,7 +96,7 @@ def run_one(markets: int, years: int, seed: int, time_limit: float, objective: s
         "explanation_seconds": tm.explanation_seconds, "total_seconds": tm.total_seconds,
         "status": res.status.value, "highs_status": out.highs_status, "nodes": out.node_count,
         "objective_value": res.objective_value, "best_bound": res.best_bound, "gap": res.gap,
-        # [elapsed s since the solve started, "h"eartbeat | "i"ncumbent, objective, bound, gap, nodes]
+        # [elapsed s since the solve started, "h"eartbeat | "i"ncumbent | head "s"tart plan, objective, bound, gap, nodes]
         "events": events,
     }
 
@@ -155,7 +162,7 @@ def summarise(row: dict[str, Any], best: float | None) -> dict[str, Any]:
     first_bound = next((e for e in ev if e[3] is not None), None)
     root = [e for e in ev if e[3] is not None and e[5] == 0]
     left_root = any(e[5] > 0 for e in ev) or row["nodes"] > 0
-    incumbents = [e for e in ev if e[1] == "i" and e[2] is not None]
+    incumbents = [e for e in ev if e[1] in ("i", "s") and e[2] is not None]
     return {
         "marks": marks,
         "time_to_1pct_gap": t_1pct, "time_to_target_gap": t_target, "time_to_1pct_primal": t_primal_1pct,
@@ -203,7 +210,7 @@ def update_best(best: dict[str, Any], iid: str, row: dict[str, Any], run: dict[s
     source = {
         **run, "status": row["status"], "bound": bound, "gap": row["gap"], "proven_optimal": proven,
         "solver_seconds": round(row["solver_seconds"], 2),
-        "found_at_seconds": next((e[0] for e in reversed(row["events"]) if e[1] == "i" and e[2] == obj), None),
+        "found_at_seconds": next((e[0] for e in reversed(row["events"]) if e[1] in ("i", "s") and e[2] == obj), None),
     }
     new = {"objective": obj, "scenario_sha256": row["scenario_sha256"], "source": source,
            "tightest_bound": {"value": bound, **run} if bound is not None else None}
@@ -300,7 +307,13 @@ def tables(rows: list[dict[str, Any]]) -> str:
 def report(rows: list[dict[str, Any]], info: dict[str, str], command: str, args: argparse.Namespace,
            best_path: Path) -> str:
     now = _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
-    levers = ", ".join(f"{k}={v}" for k, v in LEVERS.items())
+    options = "".join(f", {k}={v}" for k, v in FAMILIES[args.family].items())
+    what = ("every lever of the generator on (unspent budget carried over, growth investment and growth "
+            "hiring on ~10 % of markets, bear/base/bull scenarios, prerequisites, explicit cash flows, "
+            "compliance). Id `gen-<markets>-s<seed>`" if args.family == "levers" else
+            "the generator's defaults, as `lepton-alloc generate` writes them: yearly budgets without "
+            "carry-over (the hard core: budget and headcount knapsacks per year), bear/base/bull scenarios, "
+            "regions, risk limit, compliance, explicit cash flows. Id `yearly-<markets>-s<seed>`")
     lines = [
         "# MIP family: how fast HiGHS reaches a provably good plan",
         "",
@@ -311,9 +324,7 @@ def report(rows: list[dict[str, Any]], info: dict[str, str], command: str, args:
         "```",
         "",
         f"Instances: `generate_scenario(markets, {args.years}, seed, time_limit={args.time_limit:g}, "
-        f"objective={args.objective!r}, {levers})` — every lever of the generator on (unspent budget "
-        "carried over, growth investment and growth hiring on ~10 % of markets, bear/base/bull scenarios, "
-        "prerequisites, explicit cash flows, compliance). Id `gen-<markets>-s<seed>`. Solver: HiGHS via "
+        f"objective={args.objective!r}{options})` — {what}. Solver: HiGHS via "
         f"Pyomo's persistent interface, the scenario's mip_rel_gap (1e-4), time limit {args.time_limit:g} s, "
         f"threads {args.threads}; one Python process per instance, one instance at a time.",
         "",
@@ -363,6 +374,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--objective", default="expected_npv",
                    choices=("expected_npv", "risk_adjusted_npv", "final_year_contribution"))
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--no-head-start", action="store_true",
+                   help="HiGHS alone, without the head start (models/heuristic.py): the 'before' of issue 10")
+    p.add_argument("--family", default="levers", choices=sorted(FAMILIES),
+                   help="levers: every lever of the generator on (carry-over budget); yearly: the generator's "
+                        "defaults (yearly budgets, the hard core)")
     p.add_argument("--best-known", default=str(DEFAULT_BEST), help="best-known objectives (JSON)")
     p.add_argument("--no-update", action="store_true", help="compare with the best-known file but do not change it")
     p.add_argument("--out", default=str(DEFAULT_OUT), help="Markdown report (the .json with all events is written next to it)")
@@ -371,7 +387,8 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.one is not None:
         n, seed = (int(x) for x in args.one.split(","))
-        row = run_one(n, args.years, seed, args.time_limit, args.objective, args.threads)
+        row = run_one(n, args.years, seed, args.time_limit, args.objective, args.threads, args.family,
+                      not args.no_head_start)
         print("RESULT " + json.dumps(row))
         return 0
 
@@ -393,9 +410,10 @@ def main(argv: list[str] | None = None) -> int:
     rows: list[dict[str, Any]] = []
     for seed in seeds:  # seed-major: a short family (one seed) covers every size first
         for n in sizes:
-            iid = instance_id(n, args.years, seed, args.objective)
+            iid = instance_id(n, args.years, seed, args.objective, args.family)
             cmd = [sys.executable, str(Path(__file__).resolve()), "--one", f"{n},{seed}", "--years", str(args.years),
-                   "--time-limit", str(args.time_limit), "--objective", args.objective, "--threads", str(args.threads)]
+                   "--time-limit", str(args.time_limit), "--objective", args.objective, "--threads", str(args.threads),
+                   "--family", args.family] + (["--no-head-start"] if args.no_head_start else [])
             print(f"[bench] {iid} ...", file=sys.stderr, flush=True)
             proc = subprocess.run(cmd, capture_output=True, text=True)
             line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")), None)
@@ -427,7 +445,7 @@ def main(argv: list[str] | None = None) -> int:
     text = report(rows, info, command, args, best_path)
     out.write_text(text, encoding="utf-8")
     out.with_suffix(".json").write_text(json.dumps({
-        "command": command, "machine": info, "marks_seconds": list(MARKS), "levers": LEVERS,
+        "command": command, "machine": info, "marks_seconds": list(MARKS), "family": args.family, "generator_options": FAMILIES[args.family],
         "event_columns": ["elapsed_seconds", "kind (h=heartbeat, i=incumbent)", "objective", "best_bound", "gap", "nodes"],
         "rows": rows}, indent=1) + "\n", encoding="utf-8")
     print(text)

@@ -58,6 +58,7 @@ import highspy
 import numpy as np
 
 from .formulation import AllocationModel, Row
+from .highs_start import offered_start
 from .result import Infeasibility, Relaxation
 from .scenario import Scenario
 
@@ -205,12 +206,8 @@ class _ElasticModel:
         self.h.setOptionValue("time_limit", max(left, 1e-3))
         self.h.setOptionValue("solve_relaxation", relax)
         self.h.clearSolver()
-        if start is not None:
-            solution = highspy.HighsSolution()
-            solution.col_value = start.tolist()
-            solution.value_valid = True
-            self.h.setSolution(solution)
-        self.h.run()
+        with offered_start(self.h, start):  # not setSolution: see .highs_start
+            self.h.run()
         ms = self.h.getModelStatus()
         info = self.h.getInfo()
         if ms == highspy.HighsModelStatus.kOptimal:

@@ -23,13 +23,20 @@ import numpy as np
 
 from . import highs_fast
 from .formulation import AllocationModel, build_model, paused_gc
+from .highs_start import offered_start
 from .scenario import Scenario
 from .status import Progress, ProgressKind, SolveStatus
+
+log = logging.getLogger(__name__)
 
 ProgressCallback = Callable[[Progress], None]
 
 LARGE_MODEL_INTEGERS = 10_000
 PRESOLVE_OFF_LARGE = 0x18000  # HiGHS presolve rule bits: probing | enumeration
+HEAD_START_SHARE = 0.1  # of the time limit, for the head start of a small model (greedy + local search)
+HEAD_START_SHARE_LARGE = 0.4  # ... of a large model (and the restricted sub-MIPs)
+MIN_HIGHS_SECONDS = 0.05  # HiGHS always runs (it proves or improves the plan), at least this long
+OBJECTIVE_SELF_CHECK = 1e-6  # relative: the reported objective vs the plan's own
 
 @dataclass
 class SolveOutcome:
@@ -43,6 +50,7 @@ class SolveOutcome:
     highs_status: str
     message: str = ""
     node_count: int = 0
+    head_start: Any = None  # the heuristic's plan offered to HiGHS (models.heuristic.HeadStart), if any
 
 
 def _solver_for(am: AllocationModel, fast_path: bool | None) -> Any:
@@ -75,16 +83,33 @@ def solve_model(
     should_stop: Callable[[], bool] | None = None,
     progress_interval: float = 0.25,
     fast_path: bool | None = None,
+    start: np.ndarray | None = None,
+    head_start: bool | None = None,
 ) -> SolveOutcome:
     """Solve (or re-solve) the model; limits default to the scenario's ``solver`` section.
 
     ``fast_path`` picks the Pyomo -> HiGHS transfer (:mod:`.highs_fast`): None = automatic (the
     bulk transfer where this Pyomo supports it, unless ``LEPTON_HIGHS_FAST_PATH=0``), False =
     Pyomo's stock interface, True = the bulk transfer or ``RuntimeError``.
+
+    ``start``: a feasible plan (global variable vector) HiGHS starts from. ``head_start``: find
+    a first plan with :mod:`.heuristic` before HiGHS runs (None = automatic: every MIP without a
+    ``start``), within a share of the time limit (:func:`head_start_seconds`); its plan is the
+    first incumbent of the progress stream and HiGHS's starting solution.
     """
     sc = am.scenario
     time_limit = sc.solver.time_limit_seconds if time_limit is None else time_limit
     mip_rel_gap = sc.solver.mip_rel_gap if mip_rel_gap is None else mip_rel_gap
+    callbacks = _Callbacks(on_progress, should_stop, progress_interval)
+    head = None
+    if start is None and head_start is not False and am.integer_count > 0:
+        head = _run_head_start(am, time_limit, callbacks, should_stop)
+        if head is not None:
+            start = head.values
+            callbacks.lp_bound = head.lp_bound
+            if _proven_by_lp(head, mip_rel_gap) or callbacks.stopped:
+                return _outcome_of_head(am, head, callbacks.stopped, time.perf_counter() - callbacks.started)
+    spent = time.perf_counter() - callbacks.started
     opt = _solver_for(am, fast_path)
 
     t0 = time.perf_counter()
@@ -95,16 +120,122 @@ def solve_model(
     transfer = time.perf_counter() - t0
     h = highs_fast.highs_of(opt)
 
-    callbacks = _Callbacks(on_progress, should_stop, progress_interval)
     pyomo_log = logging.getLogger("pyomo.contrib.solver")
     level = pyomo_log.level
     pyomo_log.setLevel(logging.ERROR)  # statuses (interrupt, limits) are reported by us, not as warnings
+    remaining = max(time_limit - spent - transfer, MIN_HIGHS_SECONDS)
     try:
-        with callbacks.subscribed(h):
-            opt.solve(am.model, **_solve_options(am, time_limit, mip_rel_gap, threads, first))
+        with callbacks.subscribed(h), offered_start(h, _start_columns(am, opt, h, start)):
+            opt.solve(am.model, **_solve_options(am, remaining, mip_rel_gap, threads, first))
     finally:
         pyomo_log.setLevel(level)
-    return _outcome(am, opt, h, callbacks.stopped, transfer)
+    out = _outcome(am, opt, h, callbacks.stopped, transfer)
+    out.solver_seconds += spent
+    return _with_head_start(am, out, head, mip_rel_gap)
+
+
+# ----------------------------------------------------------------------------- the head start
+
+
+def head_start_seconds(am: AllocationModel, time_limit: float) -> float:
+    """The share of the time limit the head start may use (docs/model.md §5).
+
+    Small models: the greedy and local search only (HiGHS's own root heuristics are as good and
+    the bound needs HiGHS's time); large ones (>= LARGE_MODEL_INTEGERS integers, where HiGHS's
+    presolve and root LP take seconds before its first plan) also get the restricted sub-MIPs.
+    """
+    share = HEAD_START_SHARE_LARGE if am.integer_count >= LARGE_MODEL_INTEGERS else HEAD_START_SHARE
+    return share * time_limit
+
+
+def _run_head_start(am: AllocationModel, time_limit: float, callbacks: _Callbacks,
+                    should_stop: Callable[[], bool] | None) -> Any:
+    from .heuristic import head_start
+
+    def on_plan(plan: Any) -> None:
+        callbacks.emit_head_start(plan)
+
+    def stop() -> bool:
+        if should_stop is not None and should_stop():
+            callbacks.stopped = True
+        return callbacks.stopped
+
+    try:
+        return head_start(am, head_start_seconds(am, time_limit), should_stop=stop, on_plan=on_plan,
+                          sub_mips=am.integer_count >= LARGE_MODEL_INTEGERS)
+    except Exception:  # noqa: BLE001 - a head start is a hint; without it HiGHS starts from nothing
+        log.exception("the head start failed; HiGHS starts without a plan")
+        return None
+
+
+def _proven_by_lp(head: Any, mip_rel_gap: float) -> bool:
+    """The head start's plan is within the asked gap of the LP relaxation's bound: nothing to prove."""
+    return head.lp_bound is not None and _gap(head.objective, head.lp_bound) <= mip_rel_gap
+
+
+def _gap(objective: float, bound: float) -> float:
+    """HiGHS's relative gap: (bound − objective) / max(|objective|, 1e-?) for a maximization."""
+    return max(bound - objective, 0.0) / max(abs(objective), 1e-9)
+
+
+def _outcome_of_head(am: AllocationModel, head: Any, stopped: bool, seconds: float) -> SolveOutcome:
+    """The outcome when HiGHS was not run: the LP bound proved the plan, or a cancel came first."""
+    bound = head.lp_bound
+    gap = _gap(head.objective, bound) if bound is not None else None
+    status = SolveStatus.CANCELLED if stopped else SolveStatus.OPTIMAL
+    return SolveOutcome(status, head.objective, bound, gap, head.values, 0.0, seconds,
+                        "head start (within the gap of the LP bound)" if not stopped else "Interrupted",
+                        head_start=head)
+
+
+def _with_head_start(am: AllocationModel, out: SolveOutcome, head: Any, mip_rel_gap: float) -> SolveOutcome:
+    """Combine HiGHS's outcome with the head start's plan and LP bound, and self-check the objective.
+
+    HiGHS may end without a plan of its own (time up in presolve or the root LP of a large model)
+    though it was handed one: the head start's plan is then the result (``feasible``). The LP
+    relaxation's optimum is an upper bound too: the reported bound is the tighter of the two.
+    """
+    out.head_start = head
+    if head is not None and out.status in (SolveStatus.NO_SOLUTION, SolveStatus.FEASIBLE) and (
+            out.objective_value is None or head.objective > out.objective_value):
+        out.status, out.objective_value, out.values = SolveStatus.FEASIBLE, head.objective, head.values
+        out.message = "the plan of the head start (HiGHS found none better within the time limit)"
+    if out.status.has_plan and out.values is not None:
+        _check_objective(am, out)
+        if head is not None and head.lp_bound is not None:
+            out.best_bound = head.lp_bound if out.best_bound is None else min(out.best_bound, head.lp_bound)
+        if out.best_bound is not None and out.objective_value is not None:
+            out.gap = _gap(out.objective_value, out.best_bound)
+            if out.status == SolveStatus.FEASIBLE and out.gap <= mip_rel_gap:
+                out.status = SolveStatus.OPTIMAL  # within the asked gap of a valid bound, as HiGHS counts it
+    return out
+
+
+def _check_objective(am: AllocationModel, out: SolveOutcome) -> None:
+    """The reported objective must be the plan's own (docs/model.md §2.6): recomputed from the
+    plan's vector, it replaces a differing solver figure, and the difference is logged and kept
+    in the outcome's message (a starting solution once made HiGHS report an objective its plan
+    did not have)."""
+    assert out.values is not None and out.objective_value is not None
+    own = float(am.objective_coef @ out.values + am.objective_constant)
+    if abs(own - out.objective_value) > OBJECTIVE_SELF_CHECK * max(1.0, abs(own)):
+        note = f"HiGHS reported objective {out.objective_value!r} for a plan whose objective is {own!r}; the plan's own is reported"
+        log.warning(note)
+        out.message = (out.message + "; " if out.message else "") + note
+        out.objective_value = own
+
+
+def _start_columns(am: AllocationModel, opt: Any, h: Any, start: np.ndarray | None) -> np.ndarray | None:
+    """``start`` (global variable layout) as one value per HiGHS column, or None."""
+    if start is None or am.integer_count == 0:
+        return None
+    n_cols = int(h.getNumCol())
+    # HiGHS column of each global variable (-1: not in HiGHS), read off the solver's own map
+    column = np.round(highs_fast.solution_vector(opt, am.variables, np.arange(1.0, n_cols + 1.0))).astype(np.int64) - 1
+    keep = column >= 0
+    full = np.zeros(n_cols)
+    full[column[keep]] = start[keep]
+    return full
 
 
 class _Callbacks:
@@ -117,16 +248,21 @@ class _Callbacks:
         self.started = time.perf_counter()
         self.last_emit = 0.0
         self.stopped = False
+        self.lp_bound: float | None = None  # the head start's LP bound: HiGHS's events report the tighter one
 
     def emit(self, kind: ProgressKind, out: Any) -> None:
         if self.on_progress is None:
             return
         try:
+            objective, bound, gap = _finite(out.objective_function_value), _finite(out.mip_dual_bound), _finite(out.mip_gap)
+            if self.lp_bound is not None and (bound is None or self.lp_bound < bound):
+                bound = self.lp_bound
+                gap = _gap(objective, bound) if objective is not None else None
             event = Progress(
                 kind,
-                objective=_finite(out.objective_function_value),
-                best_bound=_finite(out.mip_dual_bound),
-                gap=_finite(out.mip_gap),  # HiGHS reports infinities before it knows a plan or bound
+                objective=objective,
+                best_bound=bound,
+                gap=gap,  # HiGHS reports infinities before it knows a plan or bound
                 elapsed_seconds=time.perf_counter() - self.started,
                 nodes=int(out.mip_node_count),
                 at=time.time(),  # wall clock of the callback (event latency is measured from it)
@@ -134,6 +270,18 @@ class _Callbacks:
         except Exception:  # noqa: BLE001 - a progress event must never break a solve
             return
         self.on_progress(event)
+
+    def emit_head_start(self, plan: Any) -> None:
+        """The head start's plan (first, then each improvement) as an incumbent event."""
+        self.last_emit = time.perf_counter()
+        if self.on_progress is None:
+            return
+        bound = plan.lp_bound
+        self.on_progress(Progress(
+            ProgressKind.INCUMBENT, objective=plan.objective, best_bound=bound,
+            gap=_gap(plan.objective, bound) if bound is not None else None,
+            elapsed_seconds=time.perf_counter() - self.started, nodes=0, at=time.time(), head_start=True,
+        ))
 
     def on_interrupt(self, e: Any) -> None:
         if self.should_stop is not None and self.should_stop():

@@ -60,6 +60,7 @@ class Progress:
     elapsed_seconds: float = 0.0
     nodes: int = 0
     at: float | None = None  # when it happened (epoch seconds, the solver callback's clock)
+    head_start: bool = False  # the plan came from the head start (docs/model.md §5), before HiGHS ran
 
     @classmethod
     def from_event(cls, event: dict[str, object]) -> Progress:
@@ -79,8 +80,9 @@ class Progress:
         nodes = event.get("nodes")
         return cls(kind, finite("objective"), finite("best_bound"), finite("gap"),
                    finite("elapsed_seconds") or 0.0, int(nodes) if isinstance(nodes, (int, float)) else 0,
-                   finite("at"))
+                   finite("at"), bool(event.get("head_start", False)))
 
     def to_dict(self) -> dict[str, object]:
         return {"kind": self.kind.value, "objective": self.objective, "best_bound": self.best_bound,
-                "gap": self.gap, "elapsed_seconds": self.elapsed_seconds, "nodes": self.nodes, "at": self.at}
+                "gap": self.gap, "elapsed_seconds": self.elapsed_seconds, "nodes": self.nodes, "at": self.at,
+                "head_start": self.head_start}

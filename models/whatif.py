@@ -65,13 +65,12 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 
-from . import highs_fast
 from .extract import MODE_BY_INDEX
 from .formulation import AllocationModel, Row, build_model, formulate
+from .rowset import RowSet, complete_cvar
 from .result import MarketValue, Result, StepValue
 from .scenario import Mode, Scenario, parse_scenario
 from .solve import SolveOutcome, solve_model
@@ -229,72 +228,8 @@ def plan_vector(am: AllocationModel, result: Result) -> np.ndarray:
     for q in range(lay.n_market.size):
         d = by_id.get(markets[int(lay.n_market[q])].id)
         v[lay.n_offset + q] = round(d.years[int(lay.n_year[q])].growth_hires) if d is not None and d.years else 0.0
-    _complete_cvar(am, v)
+    complete_cvar(am, v)
     return v
-
-
-def _complete_cvar(am: AllocationModel, v: np.ndarray) -> None:
-    """eta and u[s] at their best for the plan in v: eta a worst-tail NPV, u = max(0, eta - NPV)."""
-    eta_index = am.eta_index
-    if eta_index is None:
-        return
-    npv = am.npv_coef @ v  # eta and u carry no NPV coefficient
-    prob = am.formulation.data.probability
-    alpha = am.scenario.objective.cvar_alpha
-    best, best_eta = -np.inf, 0.0
-    for eta in npv:
-        value = float(eta - np.sum(prob * np.maximum(0.0, eta - npv)) / (1.0 - alpha))
-        if value > best:
-            best, best_eta = value, float(eta)
-    v[eta_index] = best_eta
-    v[am.u_index] = np.maximum(0.0, best_eta - npv)
-
-
-class _Rows:
-    """Every row of a model as flat arrays, for activity, feasibility and binding checks in numpy."""
-
-    def __init__(self, rows: list[Row]):
-        self.names = [r.name for r in rows]
-        self.position = {r.name: k for k, r in enumerate(rows)}
-        self.family = [r.family for r in rows]
-        sizes = np.array([r.idx.size for r in rows], dtype=np.int64)
-        self.starts = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64) if rows else np.zeros(0, np.int64)
-        self.idx = np.concatenate([r.idx for r in rows]) if rows else np.zeros(0, np.int64)
-        self.coef = np.concatenate([r.coef for r in rows]) if rows else np.zeros(0)
-        self.sizes = sizes
-        self.row_of = np.repeat(np.arange(len(rows)), sizes)
-        self.lb = np.array([-np.inf if r.lb is None else r.lb for r in rows], dtype=float)
-        self.ub = np.array([np.inf if r.ub is None else r.ub for r in rows], dtype=float)
-
-    def activity(self, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(Σ coef·v, Σ |coef·v|) per row."""
-        terms = self.coef * v[self.idx]
-        act = np.zeros(len(self.names))
-        scale = np.zeros(len(self.names))
-        np.add.at(act, self.row_of, terms)
-        np.add.at(scale, self.row_of, np.abs(terms))
-        return act, scale
-
-    def tolerance(self, scale: np.ndarray) -> np.ndarray:
-        bound = np.where(np.isfinite(self.ub), np.abs(self.ub), np.where(np.isfinite(self.lb), np.abs(self.lb), 0.0))
-        return 1e-6 * np.maximum(1.0, np.maximum(bound, scale))
-
-    def feasible(self, v: np.ndarray, lb: np.ndarray | None = None, ub: np.ndarray | None = None) -> bool:
-        act, scale = self.activity(v)
-        tol = self.tolerance(scale)
-        lb = self.lb if lb is None else lb
-        ub = self.ub if ub is None else ub
-        return bool(np.all(act <= ub + tol) and np.all(act >= lb - tol))
-
-    def binding(self, v: np.ndarray) -> set[str]:
-        """The limits (BLOCKING_FAMILIES) at their bound in v."""
-        act, scale = self.activity(v)
-        tol = self.tolerance(scale)
-        out = set()
-        for k, family in enumerate(self.family):
-            if family in BLOCKING_FAMILIES and (abs(act[k] - self.ub[k]) <= tol[k] or abs(act[k] - self.lb[k]) <= tol[k]):
-                out.add(self.names[k])
-        return out
 
 
 # ----------------------------------------------------------------------------- running
@@ -316,9 +251,9 @@ def run_whatifs(scenario: Scenario, result: Result, whatifs: list[WhatIf], time_
     if model is not None and model.scenario != scenario and not model.update(scenario):
         model = None
     am = model if model is not None else build_model(scenario)
-    rows = _Rows(am.rows)
+    rows = RowSet(am.rows)
     base = plan_vector(am, result) if result.status.has_plan else None
-    base_binding = rows.binding(base) if base is not None else set()
+    base_binding = rows.binding(base, BLOCKING_FAMILIES) if base is not None else set()
     base_plan = _entry_plan(result)
     values = limit_values(scenario, am.rows)
 
@@ -352,7 +287,7 @@ def _entry_plan(result: Result) -> dict[str, tuple[Mode, int]] | None:
             if m.entered and m.mode is not None and m.entry_year is not None}
 
 
-def _without_resolve(am: AllocationModel, rows: _Rows, w: WhatIf, base: np.ndarray | None, result: Result,
+def _without_resolve(am: AllocationModel, rows: RowSet, w: WhatIf, base: np.ndarray | None, result: Result,
                      base_plan: dict[str, tuple[Mode, int]] | None, values: dict[str, float]) -> WhatIfOutcome | None:
     """Answers that need no re-solve: a tightened limit the plan still meets; a market that cannot be entered."""
     if w.kind == "force_in" and f"one_decision[{w.target}]" not in am.constraints:
@@ -362,7 +297,7 @@ def _without_resolve(am: AllocationModel, rows: _Rows, w: WhatIf, base: np.ndarr
     if w.target.split("[", 1)[0] not in PARAM_FAMILIES:
         moved_scenario = _moved_scenario(am.scenario, w)
         form = formulate(moved_scenario)
-        if not _Rows(form.rows).feasible(base):
+        if not RowSet(form.rows).feasible(base):
             return None
     else:
         k = rows.position[w.target]
@@ -378,7 +313,7 @@ def _without_resolve(am: AllocationModel, rows: _Rows, w: WhatIf, base: np.ndarr
     return WhatIfOutcome(w, result.status, result.objective_value, base_plan, solved=False)
 
 
-def _moved_rhs(rows: _Rows, k: int, w: WhatIf, values: dict[str, float]) -> float:
+def _moved_rhs(rows: RowSet, k: int, w: WhatIf, values: dict[str, float]) -> float:
     """The row bound for the moved limit (the row's bound may differ from the limit by a constant)."""
     bound = rows.ub[k] if np.isfinite(rows.ub[k]) else rows.lb[k]
     return float(bound + (w.moved - values[w.target]))
@@ -399,20 +334,19 @@ def _moved_scenario(sc: Scenario, w: WhatIf) -> Scenario:
     return parse_scenario(d)
 
 
-def _resolve_one(am: AllocationModel, rows: _Rows, w: WhatIf, scenario: Scenario, base: np.ndarray | None,
+def _resolve_one(am: AllocationModel, rows: RowSet, w: WhatIf, scenario: Scenario, base: np.ndarray | None,
                  base_binding: set[str], values: dict[str, float], time_limit: float, mip_rel_gap: float | None,
                  should_stop: Callable[[], bool] | None, threads: int) -> WhatIfOutcome:
     with _applied(am, rows, w, scenario, values) as target:
         in_place = w.kind != "step" or w.target.split("[", 1)[0] in PARAM_FAMILIES
-        start = _start_vector(target, rows if in_place else _Rows(target.rows), w, base)
-        with _start_solution(target, start):
-            out = solve_model(target, time_limit=time_limit, mip_rel_gap=mip_rel_gap, should_stop=should_stop,
-                              threads=threads)
+        start = _start_vector(target, rows if in_place else RowSet(target.rows), w, base)
+        out = solve_model(target, time_limit=time_limit, mip_rel_gap=mip_rel_gap, should_stop=should_stop,
+                          threads=threads, start=start, head_start=False)
     return _outcome(am, rows, w, out, base, base_binding)
 
 
 @contextmanager
-def _applied(am: AllocationModel, rows: _Rows, w: WhatIf, scenario: Scenario,
+def _applied(am: AllocationModel, rows: RowSet, w: WhatIf, scenario: Scenario,
              values: dict[str, float]) -> Iterator[AllocationModel]:
     """The model with the what-if applied (restored on exit); a fresh model if it cannot be applied in place."""
     if w.kind == "step":
@@ -457,7 +391,7 @@ def _applied(am: AllocationModel, rows: _Rows, w: WhatIf, scenario: Scenario,
     raise ValueError(f"unknown what-if kind {w.kind!r}")
 
 
-def _start_vector(am: AllocationModel, rows: _Rows, w: WhatIf, base: np.ndarray | None) -> np.ndarray | None:
+def _start_vector(am: AllocationModel, rows: RowSet, w: WhatIf, base: np.ndarray | None) -> np.ndarray | None:
     """A feasible plan for the re-solve built from the original plan, or None."""
     if base is None:
         return None
@@ -479,7 +413,7 @@ def _start_vector(am: AllocationModel, rows: _Rows, w: WhatIf, base: np.ndarray 
     v[columns] = 0.0
     v[levers] = 0.0
     if w.kind == "force_out":
-        _complete_cvar(am, v)
+        complete_cvar(am, v)
         return v if rows.feasible(v) else None
     k = rows.position[f"one_decision[{w.target}]"]
     lb[k] = 1.0
@@ -487,7 +421,7 @@ def _start_vector(am: AllocationModel, rows: _Rows, w: WhatIf, base: np.ndarray 
     for c in columns.tolist():  # the plan plus this market in one of its columns (no levers)
         trial = v.copy()
         trial[c] = 1.0
-        _complete_cvar(am, trial)
+        complete_cvar(am, trial)
         if rows.feasible(trial, lb, ub):
             value = float(am.objective_coef @ trial)
             if value > best_value:
@@ -495,41 +429,7 @@ def _start_vector(am: AllocationModel, rows: _Rows, w: WhatIf, base: np.ndarray 
     return best
 
 
-@contextmanager
-def _start_solution(am: AllocationModel, start: np.ndarray | None) -> Iterator[None]:
-    """Offer ``start`` to HiGHS through its MIP user-solution callback during the next run."""
-    if start is None or am.solver is None or highs_fast.loaded_model(am.solver) is not am.model:
-        yield
-        return
-    h = highs_fast.highs_of(am.solver)
-    offered = [False]
-    columns: list[np.ndarray] = []
-
-    def offer(e: Any) -> None:
-        if offered[0]:
-            return
-        offered[0] = True
-        try:
-            if not columns:
-                return
-            idx = columns[0]
-            keep = idx >= 0
-            e.data_in.setSolution(idx[keep].astype(np.int32), start[keep].astype(np.float64))
-            e.data_in.user_has_solution = True
-        except Exception:  # noqa: BLE001 - a start solution is a hint; it must never break a solve
-            return
-
-    # HiGHS column of each global variable (-1: not in HiGHS), read off the solver's own map
-    n_cols = int(h.getNumCol())
-    columns.append(np.round(highs_fast.solution_vector(am.solver, am.variables, np.arange(1.0, n_cols + 1.0))).astype(np.int64) - 1)
-    h.cbMipUserSolution.subscribe(offer)
-    try:
-        yield
-    finally:
-        h.cbMipUserSolution.unsubscribe(offer)
-
-
-def _outcome(am: AllocationModel, rows: _Rows, w: WhatIf, out: SolveOutcome, base: np.ndarray | None,
+def _outcome(am: AllocationModel, rows: RowSet, w: WhatIf, out: SolveOutcome, base: np.ndarray | None,
              base_binding: set[str]) -> WhatIfOutcome:
     cut_short = out.status not in PROVEN
     if out.values is None or not out.status.has_plan:
@@ -538,7 +438,7 @@ def _outcome(am: AllocationModel, rows: _Rows, w: WhatIf, out: SolveOutcome, bas
     plan = _plan_of(am, out.values)
     blocking = []
     if w.kind == "force_in":
-        binding = rows.binding(out.values)
+        binding = rows.binding(out.values, BLOCKING_FAMILIES)
         blocking = sorted(binding - base_binding)
     return WhatIfOutcome(w, out.status, out.objective_value, plan, cut_short=cut_short, blocking=blocking)
 
@@ -550,7 +450,7 @@ def _plan_of(am: AllocationModel, v: np.ndarray) -> dict[str, tuple[Mode, int]]:
             for k in chosen.tolist()}
 
 
-def _simple_blocking(am: AllocationModel, rows: _Rows, w: WhatIf, base_binding: set[str]) -> list[str]:
+def _simple_blocking(am: AllocationModel, rows: RowSet, w: WhatIf, base_binding: set[str]) -> list[str]:
     """Limits binding in the original plan whose row the market's entry columns would load further."""
     columns = set(am.formulation.data.columns_of(am.formulation.data.index_of[w.target]).tolist())
     out = []

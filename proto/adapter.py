@@ -464,6 +464,7 @@ def progress_to_proto(progress: Progress) -> job_pb2.JobProgress:
     return job_pb2.JobProgress(
         kind=_PROGRESS_TO_PB[progress.kind], objective=progress.objective, best_bound=progress.best_bound,
         gap=progress.gap, elapsed_seconds=progress.elapsed_seconds, nodes=progress.nodes,
+        head_start=progress.head_start,
     )
 
 
@@ -473,7 +474,7 @@ def progress_from_proto(msg: job_pb2.JobProgress, at: float | None = None) -> Pr
         objective=msg.objective if msg.HasField("objective") else None,
         best_bound=msg.best_bound if msg.HasField("best_bound") else None,
         gap=msg.gap if msg.HasField("gap") else None,
-        elapsed_seconds=msg.elapsed_seconds, nodes=msg.nodes, at=at,
+        elapsed_seconds=msg.elapsed_seconds, nodes=msg.nodes, at=at, head_start=msg.head_start,
     )
 
 

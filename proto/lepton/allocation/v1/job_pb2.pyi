@@ -243,6 +243,7 @@ class JobProgress(_message.Message):
     GAP_FIELD_NUMBER: _builtins.int
     ELAPSED_SECONDS_FIELD_NUMBER: _builtins.int
     NODES_FIELD_NUMBER: _builtins.int
+    HEAD_START_FIELD_NUMBER: _builtins.int
     kind: Global___ProgressKind.ValueType
     """What triggered this report."""
     objective: _builtins.float
@@ -255,6 +256,11 @@ class JobProgress(_message.Message):
     """Solver time since the solve started, seconds."""
     nodes: _builtins.int
     """Branch-and-bound nodes explored so far."""
+    head_start: _builtins.bool
+    """True for a plan of the service's head start (a heuristic run before HiGHS, see the model
+    documentation, section 5): the first incumbent of a solve. best_bound is then the LP
+    relaxation's optimum, an upper bound on every plan.
+    """
     def __init__(
         self,
         *,
@@ -264,10 +270,11 @@ class JobProgress(_message.Message):
         gap: _builtins.float | None = ...,
         elapsed_seconds: _builtins.float = ...,
         nodes: _builtins.int = ...,
+        head_start: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_best_bound", b"_best_bound", "_gap", b"_gap", "_objective", b"_objective", "best_bound", b"best_bound", "gap", b"gap", "objective", b"objective"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_best_bound", b"_best_bound", "_gap", b"_gap", "_objective", b"_objective", "best_bound", b"best_bound", "elapsed_seconds", b"elapsed_seconds", "gap", b"gap", "kind", b"kind", "nodes", b"nodes", "objective", b"objective"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_best_bound", b"_best_bound", "_gap", b"_gap", "_objective", b"_objective", "best_bound", b"best_bound", "elapsed_seconds", b"elapsed_seconds", "gap", b"gap", "head_start", b"head_start", "kind", b"kind", "nodes", b"nodes", "objective", b"objective"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__best_bound: _TypeAlias = _typing.Literal["best_bound"]  # noqa: Y015
     _WhichOneofArgType__best_bound: _TypeAlias = _typing.Literal["_best_bound", b"_best_bound"]  # noqa: Y015

@@ -1,0 +1,629 @@
+"""A head start for HiGHS: a first plan found in numpy before the MIP runs (docs/model.md §5).
+
+HiGHS spends its first seconds (presolve, the root LP, its own heuristics) without a plan; on
+a large scenario that is most of a short time limit. The plan found here is handed to HiGHS as
+its first incumbent (:func:`~.solve.solve_model`), so a user sees a good plan at once and HiGHS
+prunes with it from its first node. Nothing here changes what is optimal: the plan is a point
+of the same model, checked row by row (:class:`~.rowset.RowSet`) before it is offered.
+
+The steps, each bounded by the time it is given:
+
+1. **LP guidance** (when the LP relaxation is cheap enough): the LP relaxation of the model in
+   highspy gives each entry column its LP value and each row a dual price; its optimum is also
+   an honest upper bound on every plan.
+2. **Greedy by value density**: commitments, then must-enter markets and region minimums, then
+   every other column with a positive objective coefficient, best first – by LP value, then by
+   objective per unit of the priced resources (dual prices, or the share of each budget /
+   headcount / net-hire / talent limit the column uses, re-weighted over a few rounds towards
+   the limits that end up binding). A column is taken only if every row it touches stays
+   within its bounds (or moves towards them); growth investment and growth hires are then
+   filled while they add value and fit; η and u of the CVaR are set at their optimum.
+3. **Local search**: each market's decision is moved to any other of its columns (another mode,
+   another entry year, or not entered) when that raises the objective and stays feasible,
+   until no move improves or time is up.
+4. **Fix-and-optimize** (large models, :func:`improve`): HiGHS re-optimizes blocks of markets
+   with every other market fixed at the current plan, each block from the current plan.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .formulation import AllocationModel
+from .highs_start import offered_start
+from .rowset import RowSet, column_bounds, complete_cvar, plan_objective
+
+# rows whose bound is a shared resource: the density of a column is its objective per unit of these
+RESOURCE_FAMILIES = ("budget", "budget_cumulative", "headcount_cap", "net_hires", "talent_cap",
+                     "region_max_markets", "region_budget_share")
+# rows left out of the move checks: η and u (CVaR) are set at their optimum at the end, the
+# floors are checked on the finished plan
+DEFERRED_FAMILIES = ("cvar_tail", "min_expected_npv", "min_cvar")
+# ratio rows (a region's share of all spend, the average risk): an empty plan meets them, but the
+# first market added breaks them; the greedy builds without them, then repairs (:func:`_repair`)
+RATIO_FAMILIES = ("region_budget_share", "max_average_risk")
+LP_GUIDANCE_MAX_NONZEROS = 4_000_000  # above this the LP relaxation is not solved for guidance
+DENSITY_ROUNDS = 1  # greedy orders by resource density (besides the LP's order)
+LP_SHARE = 0.4  # at most this share of the head start's time for the LP relaxation
+SEARCH_SHARE = 0.15  # of what is left after the greedy: ejection and local search
+LP_POSITIVE = 1e-6  # an LP value above this counts as "used by the LP"
+RESTRICTED_FIRST_SHARE = 0.5  # of the time left: the sub-MIP on the LP's columns (the rest: its markets)
+MIN_SUB_MIP_SECONDS = 0.05
+BLOCK_COLUMNS = 600  # entry columns freed per fix-and-optimize block
+BLOCK_SECONDS = 2.0  # time limit of one block's sub-MIP
+MIN_BLOCK_SECONDS = 0.2  # a block is not started with less time left
+
+
+@dataclass
+class HeadStart:
+    """A checked plan of the model: the full variable vector and what it took to find it."""
+
+    values: np.ndarray
+    objective: float
+    seconds: float
+    lp_bound: float | None = None  # the LP relaxation's optimum (an upper bound on every plan), when solved
+    steps: list[tuple[str, float, float]] = field(default_factory=list)  # (step, objective after it, seconds)
+
+
+class _Search:
+    """A plan under construction: v, the row activities, and feasibility checks of moves."""
+
+    def __init__(self, am: AllocationModel, rows: RowSet, relaxed: tuple[str, ...] = ()):
+        self.am = am
+        self.rows = rows
+        lay = am.layout
+        self.families = np.array(rows.family, dtype=object)
+        self.n_x = lay.n_x
+        self.n_vars = lay.size
+        self.indptr, self.indices, self.data = rows.by_column(lay.size)
+        self.obj = am.objective_coef
+        self.relaxed = np.zeros(len(rows), dtype=bool)
+        self.lb, self.ub = rows.lb, rows.ub
+        self.relax(DEFERRED_FAMILIES + relaxed)
+        bound = np.maximum(np.abs(np.where(np.isfinite(self.ub), self.ub, 0.0)),
+                           np.abs(np.where(np.isfinite(self.lb), self.lb, 0.0)))
+        self.tol = 1e-9 * np.maximum(1.0, bound)
+        self.col_lb, self.col_ub, _ = column_bounds(am)
+        self.market = am.columns.market
+        self.v = np.zeros(lay.size)
+        self.act = np.zeros(len(rows))
+        self.choice = np.full(am.columns.N, -1, dtype=np.int64)  # chosen column per market, -1 none
+        self.locked = np.zeros(am.columns.N, dtype=bool)  # committed markets: never moved
+
+    def relax(self, families: tuple[str, ...]) -> None:
+        """Leave these families out of the move checks (until :meth:`enforce`)."""
+        self.relaxed = np.isin(self.families, families)
+        self.lb = np.where(self.relaxed, -np.inf, self.rows.lb)
+        self.ub = np.where(self.relaxed, np.inf, self.rows.ub)
+
+    def violated(self) -> np.ndarray:
+        """Rows (of those checked) whose activity is outside their bounds."""
+        return np.nonzero((self.act > self.ub + self.tol) | (self.act < self.lb - self.tol))[0]
+
+    def column(self, j: int) -> tuple[np.ndarray, np.ndarray]:
+        a, b = self.indptr[j], self.indptr[j + 1]
+        return self.indices[a:b], self.data[a:b]
+
+    def fits(self, r: np.ndarray, d: np.ndarray) -> bool:
+        """Rows r changed by d stay within bounds, or move towards them."""
+        new = self.act[r] + d
+        return not (np.any((new > self.ub[r] + self.tol[r]) & (d > 0))
+                    or np.any((new < self.lb[r] - self.tol[r]) & (d < 0)))
+
+    def move(self, changes: list[tuple[int, float]]) -> tuple[np.ndarray, np.ndarray]:
+        """The rows and activity changes of setting each variable j to value (from its current)."""
+        parts_r, parts_d = [], []
+        for j, value in changes:
+            r, a = self.column(j)
+            parts_r.append(r)
+            parts_d.append(a * (value - self.v[j]))
+        r = np.concatenate(parts_r)
+        d = np.concatenate(parts_d)
+        if len(changes) > 1:
+            r, inverse = np.unique(r, return_inverse=True)
+            d = np.bincount(inverse, weights=d, minlength=r.size)
+        return r, d
+
+    def apply(self, changes: list[tuple[int, float]], r: np.ndarray, d: np.ndarray) -> None:
+        self.act[r] += d
+        for j, value in changes:
+            self.v[j] = value
+            if j < self.n_x:
+                i = int(self.market[j])
+                if value > 0.5:
+                    self.choice[i] = j
+                elif self.choice[i] == j:
+                    self.choice[i] = -1
+
+    def try_set(self, changes: list[tuple[int, float]]) -> bool:
+        r, d = self.move(changes)
+        if not self.fits(r, d):
+            return False
+        self.apply(changes, r, d)
+        return True
+
+    def max_step(self, j: int) -> float:
+        """The largest value of the (continuous or integer) variable j that keeps its rows feasible."""
+        r, a = self.column(j)
+        room = self.col_ub[j] - self.v[j]
+        up, down = a > 0, a < 0
+        if np.any(up):
+            room = min(room, float(np.min((self.ub[r[up]] - self.act[r[up]]) / a[up])))
+        if np.any(down):
+            room = min(room, float(np.min((self.act[r[down]] - self.lb[r[down]]) / -a[down])))
+        return max(0.0, room)
+
+
+# ----------------------------------------------------------------------------- greedy
+
+
+def _resource_use(search: _Search, weights: np.ndarray) -> np.ndarray:
+    """Σ_r weight_r · max(0, a_rk) / |bound_r| per entry column: its weighted share of the limits."""
+    rows = search.rows
+    scale = np.where(np.isfinite(rows.ub) & (np.abs(rows.ub) > 1e-9), np.abs(rows.ub), 1.0)
+    return _priced_use(search, weights / scale)
+
+
+def _priced_use(search: _Search, price: np.ndarray) -> np.ndarray:
+    """Σ_r price_r · max(0, a_rk) per entry column (the rows it uses up, not those it frees)."""
+    return search.rows.positive_use(price, search.n_vars)[:search.n_x]
+
+
+def _resource_weights(rows: RowSet) -> np.ndarray:
+    return np.array([1.0 if f in RESOURCE_FAMILIES and np.isfinite(u) else 0.0 for f, u in zip(rows.family, rows.ub)])
+
+
+def _greedy(am: AllocationModel, rows: RowSet, order: np.ndarray) -> _Search:
+    """One greedy pass: commitments, required markets, then ``order`` (best first); the ratio
+    rows are repaired after the first pass, then the pass runs again with every row checked."""
+    s = _Search(am, rows, RATIO_FAMILIES)
+    data, sc = am.formulation.data, am.scenario
+    for c in sc.commitments:  # §2.5: x = 1, whatever the rows say (an infeasible commitment is HiGHS's to report)
+        k = data.column_of(c.market_id, c.mode, c.entry_year)
+        if k.size:
+            r, d = s.move([(int(k[0]), 1.0)])
+            s.apply([(int(k[0]), 1.0)], r, d)
+            s.locked[int(s.market[k[0]])] = True
+    rank = np.empty(order.size, dtype=np.int64)
+    rank[order] = np.arange(order.size)
+    for i, m in enumerate(sc.markets):  # §2.1 must_enter: the best column that fits
+        if m.must_enter and s.choice[i] < 0:
+            for k in sorted(data.columns_of(i).tolist(), key=lambda k: rank[k]):
+                if s.try_set([(k, 1.0)]):
+                    break
+    for region in sc.regions:  # §2.5 region minimums: the best markets of the region that fit
+        members = [i for i, m in enumerate(sc.markets) if m.region == region.name]
+        missing = region.min_markets - int(np.sum(s.choice[members] >= 0))
+        if missing <= 0:
+            continue
+        candidates = np.concatenate([data.columns_of(i) for i in members]) if members else np.zeros(0, np.int64)
+        for k in candidates[np.argsort(rank[candidates])].tolist():
+            if missing <= 0:
+                break
+            if s.choice[s.market[k]] < 0 and s.try_set([(k, 1.0)]):
+                missing -= 1
+    positive = order[s.obj[order] > 0]
+    _add_in_order(s, positive)
+    if any(f in RATIO_FAMILIES for f in rows.family):
+        s.relax(DEFERRED_FAMILIES)
+        _repair(s)
+        _add_in_order(s, positive)
+    return s
+
+
+def _add_in_order(s: _Search, order: np.ndarray) -> None:
+    for _ in range(3):  # later passes pick up what a prerequisite or the risk average blocked before
+        added = 0
+        for k in order.tolist():
+            if s.choice[s.market[k]] < 0 and s.try_set([(k, 1.0)]):
+                added += 1
+        if not added:
+            break
+
+
+def _repair(s: _Search) -> None:
+    """Drop entered markets until every checked row holds: each time the one that gives up the
+    least objective per unit of violation it removes (a ratio row over its bound: a region's
+    budget share, the average risk)."""
+    while True:
+        bad = s.violated()
+        if bad.size == 0:
+            return
+        excess = np.maximum(s.act[bad] - s.ub[bad], 0.0) + np.maximum(s.lb[bad] - s.act[bad], 0.0)
+        best, best_score = None, np.inf
+        for i in np.nonzero((s.choice >= 0) & ~s.locked)[0].tolist():
+            k = int(s.choice[i])
+            r, d = s.move([(k, 0.0)])
+            pos = np.searchsorted(bad, r)
+            hit = (pos < bad.size) & (bad[np.minimum(pos, bad.size - 1)] == r)
+            if not np.any(hit):
+                continue
+            sign = np.where(s.act[bad[pos[hit]]] > s.ub[bad[pos[hit]]], -1.0, 1.0)  # over ub: d must be < 0
+            relief = float(np.sum(np.minimum(np.maximum(sign * d[hit], 0.0), excess[pos[hit]])))
+            if relief <= 0:
+                continue
+            score = max(s.obj[k], 0.0) / relief
+            if score < best_score:
+                best, best_score = k, score
+        if best is None:
+            return  # nothing removable helps: the finished plan fails the check and is not offered
+        r, d = s.move([(best, 0.0)])
+        s.apply([(best, 0.0)], r, d)
+
+
+def _fill_levers(s: _Search) -> None:
+    """Growth investment and growth hires (§2.3) with a positive objective coefficient, best first."""
+    lay = s.am.layout
+    levers = np.arange(lay.y_offset, lay.n_offset + lay.n_market.size)
+    levers = levers[s.obj[levers] > 0]
+    integer = levers >= lay.n_offset
+    for j, is_int in zip(levers[np.argsort(-s.obj[levers], kind="stable")].tolist(), integer.tolist()):
+        step = s.max_step(j)
+        value = float(np.floor(s.v[j] + step + 1e-9)) if is_int else s.v[j] + step * (1.0 - 1e-9)
+        if value > s.v[j] + 1e-12:
+            s.try_set([(j, value)])
+
+
+def _eject_search(s: _Search, deadline: float) -> int:
+    """Knapsack moves: take a more valuable column k (an unentered market, or a better column of an
+    entered one) even if it does not fit, and make room by dropping the entered markets that
+    free the most of the violated limits per unit of objective, while the objective still gains.
+    Returns the moves kept."""
+    obj = s.obj
+    kept = 0
+    candidates = np.nonzero(obj[:s.n_x] > 0)[0]
+    candidates = candidates[np.argsort(-obj[candidates], kind="stable")]
+    for k in candidates.tolist():
+        if time.perf_counter() >= deadline:
+            break
+        i = int(s.market[k])
+        current = int(s.choice[i])
+        if s.locked[i] or current == k:
+            continue
+        gain = obj[k] - (obj[current] if current >= 0 else 0.0)
+        if gain <= 1e-9:
+            continue
+        changes = ([(current, 0.0)] if current >= 0 else []) + [(k, 1.0)]
+        r, d = s.move(changes)
+        if s.fits(r, d):
+            s.apply(changes, r, d)
+            kept += 1
+            continue
+        saved = (s.v.copy(), s.act.copy(), s.choice.copy())
+        s.apply(changes, r, d)
+        lost, ok = 0.0, False
+        blocked = {i}
+        while True:
+            bad = s.violated()
+            if bad.size == 0:
+                ok = True
+                break
+            entered = np.nonzero((s.choice >= 0) & ~s.locked)[0]
+            entered = entered[~np.isin(entered, list(blocked))]
+            if entered.size == 0:
+                break
+            cols = s.choice[entered]
+            over = s.act[bad] > s.ub[bad]
+            excess = np.where(over, s.act[bad] - s.ub[bad], s.lb[bad] - s.act[bad])
+            block = s.rows.block(bad, cols, s.n_vars)  # (bad rows, entered markets' columns)
+            relief = np.minimum(np.maximum(np.where(over[:, None], block, -block), 0.0), excess[:, None]).sum(axis=0)
+            useful = relief > 0
+            if not np.any(useful):
+                break
+            score = np.where(useful, np.maximum(obj[cols], 0.0) / np.where(useful, relief, 1.0), np.inf)
+            j = int(cols[int(np.argmin(score))])
+            if lost + max(obj[j], 0.0) >= gain - 1e-9:
+                break
+            r, d = s.move([(j, 0.0)])
+            if not s.fits(r, d):  # dropping it breaks something else (a prerequisite, a minimum)
+                blocked.add(int(s.market[j]))
+                continue
+            s.apply([(j, 0.0)], r, d)
+            lost += obj[j]
+        if ok and gain - lost > 1e-9:
+            kept += 1
+        else:
+            s.v, s.act, s.choice = saved
+    return kept
+
+
+def _local_search(s: _Search, deadline: float) -> int:
+    """Move single markets to a better column (or out) while that improves; returns the moves made."""
+    data = s.am.formulation.data
+    moves, improved = 0, True
+    markets = np.nonzero(data.end > data.start)[0].tolist()
+    while improved and time.perf_counter() < deadline:
+        improved = False
+        for i in markets:
+            if s.locked[i]:
+                continue
+            current = int(s.choice[i])
+            base = s.obj[current] if current >= 0 else 0.0
+            columns = data.columns_of(i)
+            better = columns[s.obj[columns] > base + 1e-9]
+            options = better[np.argsort(-s.obj[better])].tolist()
+            if current >= 0 and base < -1e-9:
+                options.append(-1)
+            for k in options:
+                changes = [(current, 0.0)] if current >= 0 else []
+                if k >= 0:
+                    changes.append((k, 1.0))
+                if s.try_set(changes):
+                    moves += 1
+                    improved = True
+                    break
+            if time.perf_counter() >= deadline:
+                break
+    return moves
+
+
+# ----------------------------------------------------------------------------- LP guidance
+
+
+def lp_relaxation(am: AllocationModel, rows: RowSet, time_limit: float,
+                  should_stop: Callable[[], bool] | None = None) -> tuple[np.ndarray, np.ndarray, float] | None:
+    """(column values, row duals, optimum) of the LP relaxation, or None (not solved in time).
+
+    Its optimum (constant included) bounds every plan of the model from above.
+    """
+    import highspy
+
+    h = _highs_model(am, rows, integer=False)
+    h.setOptionValue("time_limit", max(time_limit, 0.01))
+    if should_stop is not None:
+        def poll(e: Any) -> None:
+            if should_stop():
+                e.interrupt()
+        h.cbSimplexInterrupt.subscribe(poll)
+    h.run()
+    if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
+        return None
+    sol = h.getSolution()
+    return (np.asarray(sol.col_value, dtype=float), np.asarray(sol.row_dual, dtype=float),
+            float(h.getInfo().objective_function_value) + am.objective_constant)
+
+
+def _highs_model(am: AllocationModel, rows: RowSet, integer: bool) -> Any:
+    """The model in a fresh highspy instance (maximize the §2.6 objective, without its constant)."""
+    import highspy
+
+    h = highspy.Highs()
+    h.setOptionValue("output_flag", False)
+    h.setOptionValue("threads", 1)
+    lb, ub, integers = column_bounds(am)
+    inf = highspy.kHighsInf
+    lb, ub = np.where(np.isfinite(lb), lb, -inf), np.where(np.isfinite(ub), ub, inf)
+    n = lb.size
+    h.addVars(n, lb, ub)
+    h.changeColsCost(n, np.arange(n, dtype=np.int32), np.asarray(am.objective_coef, dtype=float))
+    h.changeObjectiveSense(highspy.ObjSense.kMaximize)
+    if integer and integers.size:
+        h.changeColsIntegrality(integers.size, integers, np.full(integers.size, highspy.HighsVarType.kInteger))
+    if len(rows):
+        starts = rows.starts.astype(np.int32)
+        h.addRows(len(rows), np.where(np.isfinite(rows.lb), rows.lb, -inf), np.where(np.isfinite(rows.ub), rows.ub, inf),
+                  int(rows.idx.size), starts, rows.idx.astype(np.int32), rows.coef.astype(float))
+    return h
+
+
+# ----------------------------------------------------------------------------- the head start
+
+
+def _finish(s: _Search, rows: RowSet) -> tuple[np.ndarray, float] | None:
+    """The finished plan (CVaR completed) if it passes every row of the model, else None."""
+    v = s.v.copy()
+    complete_cvar(s.am, v)
+    if not rows.feasible(v):
+        return None
+    return v, plan_objective(s.am, v)
+
+
+class _Clock:
+    def __init__(self, seconds: float, should_stop: Callable[[], bool] | None):
+        self.started = time.perf_counter()
+        self.deadline = self.started + max(seconds, 0.0)
+        self.should_stop = should_stop
+
+    def left(self) -> float:
+        return self.deadline - time.perf_counter()
+
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.started
+
+    @property
+    def over(self) -> bool:
+        return self.left() <= 0 or (self.should_stop is not None and self.should_stop())
+
+
+def head_start(am: AllocationModel, time_budget: float, *, rows: RowSet | None = None,
+               should_stop: Callable[[], bool] | None = None,
+               on_plan: Callable[[HeadStart], None] | None = None, sub_mips: bool = True) -> HeadStart | None:
+    """A checked plan within about ``time_budget`` seconds, or None (nothing feasible found).
+
+    ``on_plan`` hears of the first plan and of each improvement (the progress stream);
+    ``sub_mips`` False stops after the greedy and the local search.
+    """
+    clock = _Clock(time_budget, should_stop)
+    rows = RowSet(am.rows) if rows is None else rows
+    if am.layout.n_x == 0:
+        return None
+    steps: list[tuple[str, float, float]] = []
+    nx = am.layout.n_x
+    lp = None
+    if rows.idx.size <= LP_GUIDANCE_MAX_NONZEROS:
+        lp = lp_relaxation(am, rows, LP_SHARE * time_budget, should_stop)
+        if lp is not None:
+            steps.append(("lp relaxation (upper bound)", lp[2], clock.elapsed()))
+    lp_bound = lp[2] if lp is not None else None
+    probe = _Search(am, rows)
+    orders: list[tuple[str, np.ndarray]] = []
+    if lp is not None:
+        density = probe.obj[:nx] / np.maximum(_priced_use(probe, np.abs(lp[1])), 1e-12)
+        orders.append(("lp order", np.lexsort((-density, -np.round(lp[0][:nx], 6)))))
+    weights = _resource_weights(rows)
+    for round_ in range(1, DENSITY_ROUNDS + 1):
+        orders.append((f"density round {round_}", np.argsort(-probe.obj[:nx] / np.maximum(_resource_use(probe, weights), 1e-12),
+                                                              kind="stable")))
+        weights = weights * 2.0  # rebalanced below once a plan shows which limits bind
+    best: tuple[np.ndarray, float, _Search] | None = None
+    for name, order in orders:
+        if best is not None and clock.over:
+            break
+        s = _greedy(am, rows, order)
+        _fill_levers(s)
+        finished = _finish(s, rows)
+        if finished is not None:
+            steps.append((f"greedy ({name})", finished[1], clock.elapsed()))
+            if best is None or finished[1] > best[1]:
+                best = (finished[0], finished[1], s)
+    if best is None:
+        return None
+    s = best[2]
+    search_deadline = time.perf_counter() + SEARCH_SHARE * max(clock.left(), 0.0)
+    moves = _eject_search(s, search_deadline)
+    if moves:
+        positive = np.nonzero(s.obj[:nx] > 0)[0]
+        _add_in_order(s, positive[np.argsort(-s.obj[positive])])
+    moves += _local_search(s, search_deadline)
+    if moves:
+        _fill_levers(s)
+        finished = _finish(s, rows)
+        if finished is not None and finished[1] > best[1]:
+            best = (finished[0], finished[1], s)
+        steps.append((f"local search ({moves} moves)", best[1], clock.elapsed()))
+    plan = HeadStart(best[0], best[1], clock.elapsed(), lp_bound, steps)
+    if on_plan is not None:
+        on_plan(plan)
+    if lp is None or clock.over or not sub_mips:
+        return plan
+    return _restricted_mips(am, rows, plan, lp[0], clock, on_plan)
+
+
+def _restricted_mips(am: AllocationModel, rows: RowSet, plan: HeadStart, x_lp: np.ndarray, clock: _Clock,
+                     on_plan: Callable[[HeadStart], None] | None) -> HeadStart:
+    """Relaxation-induced sub-MIPs: HiGHS on the model with every entry column fixed to 0 except
+    (a) the columns the LP relaxation uses, then (b) every column of a market the LP uses, each
+    time with the plan's own markets free too and the plan as the start (never worse)."""
+    nx = am.layout.n_x
+    market = am.columns.market
+    in_plan = np.zeros(am.columns.N, dtype=bool)
+    in_plan[market[plan.values[:nx] > 0.5]] = True
+    lp_mass = np.bincount(market, weights=x_lp[:nx], minlength=am.columns.N)
+    neighbourhoods = [
+        ("columns the LP uses", (x_lp[:nx] > LP_POSITIVE) | in_plan[market]),
+        ("markets the LP uses", (lp_mass[market] > LP_POSITIVE) | in_plan[market]),
+    ]
+    sub = _SubMip(am, rows, clock.should_stop)
+    for k, (name, free) in enumerate(neighbourhoods):
+        if clock.over:
+            break
+        if k and np.array_equal(free, neighbourhoods[k - 1][1]):
+            continue
+        limit = clock.left() * (RESTRICTED_FIRST_SHARE if k == 0 else 1.0)
+        found = sub.solve(np.nonzero(~free)[0], plan.values, limit)
+        if found is not None and found[1] > plan.objective + 1e-9 * max(1.0, abs(plan.objective)):
+            plan = HeadStart(found[0], found[1], clock.elapsed(), plan.lp_bound,
+                             [*plan.steps, (f"sub-MIP on the {name} ({int(free.sum())} of {nx} columns)", found[1],
+                                            clock.elapsed())])
+            if on_plan is not None:
+                on_plan(plan)
+    plan.seconds = clock.elapsed()
+    return plan
+
+
+class _SubMip:
+    """The whole model in one highspy instance; :meth:`solve` fixes some entry columns to 0 (and
+    any other variables given) and solves from a start, returning a checked, better plan or None."""
+
+    def __init__(self, am: AllocationModel, rows: RowSet, should_stop: Callable[[], bool] | None):
+        import highspy
+
+        self.am, self.rows = am, rows
+        self.h = _highs_model(am, rows, integer=True)
+        self.h.setOptionValue("mip_rel_gap", 1e-4)
+        lb, ub, self.integers = column_bounds(am)
+        self.lb = np.where(np.isfinite(lb), lb, -highspy.kHighsInf)
+        self.ub = np.where(np.isfinite(ub), ub, highspy.kHighsInf)
+        self.every = np.arange(lb.size, dtype=np.int32)
+        if should_stop is not None:
+            def poll(e: Any) -> None:
+                if should_stop():
+                    e.interrupt()
+            self.h.cbMipInterrupt.subscribe(poll)
+
+    def solve(self, fixed_zero: np.ndarray, start: np.ndarray, time_limit: float,
+              fixed: np.ndarray | None = None) -> tuple[np.ndarray, float] | None:
+        if time_limit < MIN_SUB_MIP_SECONDS:
+            return None
+        lb, ub = self.lb.copy(), self.ub.copy()
+        lb[fixed_zero] = ub[fixed_zero] = 0.0
+        if fixed is not None:
+            lb[fixed] = ub[fixed] = start[fixed]
+        self.h.changeColsBounds(lb.size, self.every, lb, ub)
+        self.h.clearSolver()
+        self.h.setOptionValue("time_limit", float(time_limit))
+        with offered_start(self.h, start):  # a full vector: every column, CVaR completed (see .highs_start)
+            self.h.run()
+        if int(self.h.getInfo().primal_solution_status) != 2:
+            return None
+        w = np.asarray(self.h.getSolution().col_value, dtype=float)
+        w[self.integers] = np.round(w[self.integers])
+        complete_cvar(self.am, w)
+        if not self.rows.feasible(w):
+            return None
+        return w, plan_objective(self.am, w)
+
+
+# ----------------------------------------------------------------------------- fix-and-optimize
+
+
+def improve(am: AllocationModel, start: HeadStart, time_budget: float, *, rows: RowSet | None = None,
+            should_stop: Callable[[], bool] | None = None,
+            on_plan: Callable[[HeadStart], None] | None = None, seed: int = 0) -> HeadStart:
+    """Fix-and-optimize from ``start``: HiGHS re-optimizes one block of markets at a time, every
+    other market fixed at the current plan (and the current plan given as its start, so a block
+    never makes the plan worse). Blocks are random groups of markets, sized so that a block's
+    sub-MIP has about :data:`BLOCK_COLUMNS` entry columns. Returns the best plan (``start``
+    itself if nothing better was found); ``on_plan`` hears of each improvement.
+    """
+    clock = _Clock(time_budget, should_stop)
+    rows = RowSet(am.rows) if rows is None else rows
+    lay, data = am.layout, am.formulation.data
+    owner = np.full(lay.size, -1, dtype=np.int64)  # the market of each variable; -1: η, u, zero (never fixed)
+    owner[:lay.n_x] = am.columns.market
+    owner[lay.y_offset:lay.n_offset] = lay.y_market
+    owner[lay.n_offset:lay.n_offset + lay.n_market.size] = lay.n_market
+    movable = np.nonzero((data.end > data.start) & ~_locked_markets(am))[0]
+    if movable.size == 0:
+        return start
+    block = int(min(movable.size, max(8, BLOCK_COLUMNS // max(1.0, lay.n_x / movable.size))))
+    rng = np.random.default_rng(seed)
+    sub = _SubMip(am, rows, should_stop)
+    best, tries = start, 0
+    while clock.left() >= MIN_BLOCK_SECONDS and not clock.over:
+        if tries % max(1, movable.size // block) == 0:
+            rng.shuffle(movable)
+        chosen = np.take(movable, np.arange(tries * block, (tries + 1) * block), mode="wrap")
+        tries += 1
+        fixed = np.nonzero(~np.isin(owner, chosen) & (owner >= 0))[0]
+        found = sub.solve(np.zeros(0, dtype=np.int64), best.values, min(clock.left(), BLOCK_SECONDS), fixed=fixed)
+        if found is not None and found[1] > best.objective + 1e-9 * max(1.0, abs(best.objective)):
+            best = HeadStart(found[0], found[1], start.seconds + clock.elapsed(), start.lp_bound,
+                             [*best.steps, (f"fix-and-optimize block {tries} ({block} markets)", found[1],
+                                            start.seconds + clock.elapsed())])
+            if on_plan is not None:
+                on_plan(best)
+    best.seconds = start.seconds + clock.elapsed()
+    return best
+
+
+def _locked_markets(am: AllocationModel) -> np.ndarray:
+    locked = np.zeros(am.columns.N, dtype=bool)
+    for c in am.scenario.commitments:
+        locked[am.formulation.data.index_of[c.market_id]] = True
+    return locked
