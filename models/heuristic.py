@@ -48,12 +48,13 @@ DEFERRED_FAMILIES = ("cvar_tail", "min_expected_npv", "min_cvar")
 # first market added breaks them; the greedy builds without them, then repairs (:func:`_repair`)
 RATIO_FAMILIES = ("region_budget_share", "max_average_risk")
 LP_GUIDANCE_MAX_NONZEROS = 4_000_000  # above this the LP relaxation is not solved for guidance
-DENSITY_ROUNDS = 1  # greedy orders by resource density (besides the LP's order)
+DENSITY_ROUNDS = 2  # greedy orders by resource density, when the LP relaxation was not solved
 LP_SHARE = 0.4  # at most this share of the head start's time for the LP relaxation
 SEARCH_SHARE = 0.15  # of what is left after the greedy: ejection and local search
 LP_POSITIVE = 1e-6  # an LP value above this counts as "used by the LP"
 RESTRICTED_FIRST_SHARE = 0.5  # of the time left: the sub-MIP on the LP's columns (the rest: its markets)
 MIN_SUB_MIP_SECONDS = 0.05
+SUB_MIP_MAX_COLUMNS = 3_000  # a sub-MIP over every column of the LP's markets only up to this size
 BLOCK_COLUMNS = 600  # entry columns freed per fix-and-optimize block
 BLOCK_SECONDS = 2.0  # time limit of one block's sub-MIP
 MIN_BLOCK_SECONDS = 0.2  # a block is not started with less time left
@@ -261,10 +262,9 @@ def _fill_levers(s: _Search) -> None:
     lay = s.am.layout
     levers = np.arange(lay.y_offset, lay.n_offset + lay.n_market.size)
     levers = levers[s.obj[levers] > 0]
-    integer = levers >= lay.n_offset
-    for j, is_int in zip(levers[np.argsort(-s.obj[levers], kind="stable")].tolist(), integer.tolist()):
+    for j in levers[np.argsort(-s.obj[levers], kind="stable")].tolist():
         step = s.max_step(j)
-        value = float(np.floor(s.v[j] + step + 1e-9)) if is_int else s.v[j] + step * (1.0 - 1e-9)
+        value = float(np.floor(s.v[j] + step + 1e-9)) if j >= lay.n_offset else s.v[j] + step * (1.0 - 1e-9)
         if value > s.v[j] + 1e-12:
             s.try_set([(j, value)])
 
@@ -461,19 +461,10 @@ def head_start(am: AllocationModel, time_budget: float, *, rows: RowSet | None =
             steps.append(("lp relaxation (upper bound)", lp[2], clock.elapsed()))
     lp_bound = lp[2] if lp is not None else None
     probe = _Search(am, rows)
-    orders: list[tuple[str, np.ndarray]] = []
-    if lp is not None:
-        density = probe.obj[:nx] / np.maximum(_priced_use(probe, np.abs(lp[1])), 1e-12)
-        orders.append(("lp order", np.lexsort((-density, -np.round(lp[0][:nx], 6)))))
-    weights = _resource_weights(rows)
-    for round_ in range(1, DENSITY_ROUNDS + 1):
-        orders.append((f"density round {round_}", np.argsort(-probe.obj[:nx] / np.maximum(_resource_use(probe, weights), 1e-12),
-                                                              kind="stable")))
-        weights = weights * 2.0  # rebalanced below once a plan shows which limits bind
     best: tuple[np.ndarray, float, _Search] | None = None
-    for name, order in orders:
-        if best is not None and clock.over:
-            break
+
+    def run_greedy(name: str, order: np.ndarray) -> _Search:
+        nonlocal best
         s = _greedy(am, rows, order)
         _fill_levers(s)
         finished = _finish(s, rows)
@@ -481,6 +472,20 @@ def head_start(am: AllocationModel, time_budget: float, *, rows: RowSet | None =
             steps.append((f"greedy ({name})", finished[1], clock.elapsed()))
             if best is None or finished[1] > best[1]:
                 best = (finished[0], finished[1], s)
+        return s
+
+    if lp is not None:  # the LP's values first, then objective per unit of the dual-priced limits
+        density = probe.obj[:nx] / np.maximum(_priced_use(probe, np.abs(lp[1])), 1e-12)
+        run_greedy("lp order", np.lexsort((-density, -np.round(lp[0][:nx], 6))))
+    else:  # objective per unit of the limits' shares; the next round weighs the limits the last plan filled
+        weights = _resource_weights(rows)
+        bound = np.where(np.isfinite(rows.ub) & (np.abs(rows.ub) > 1e-9), np.abs(rows.ub), 1.0)
+        for round_ in range(1, DENSITY_ROUNDS + 1):
+            if best is not None and clock.over:
+                break
+            use = np.maximum(_resource_use(probe, weights), 1e-12)
+            s = run_greedy(f"density round {round_}", np.argsort(-probe.obj[:nx] / use, kind="stable"))
+            weights = weights * (1.0 + np.clip(s.act / bound, 0.0, 1.0) ** 4)
     if best is None:
         return None
     s = best[2]
@@ -506,75 +511,114 @@ def head_start(am: AllocationModel, time_budget: float, *, rows: RowSet | None =
 
 def _restricted_mips(am: AllocationModel, rows: RowSet, plan: HeadStart, x_lp: np.ndarray, clock: _Clock,
                      on_plan: Callable[[HeadStart], None] | None) -> HeadStart:
-    """Relaxation-induced sub-MIPs: HiGHS on the model with every entry column fixed to 0 except
-    (a) the columns the LP relaxation uses, then (b) every column of a market the LP uses, each
-    time with the plan's own markets free too and the plan as the start (never worse)."""
+    """Relaxation-induced sub-MIPs, each from the best plan so far (so never worse):
+
+    (a) the entry columns the LP relaxation uses, and the plan's own;
+    (b) every column of a market the LP uses, and of the plan's markets, when that is at most
+        :data:`SUB_MIP_MAX_COLUMNS` columns; else fix-and-optimize (:func:`improve`) over blocks of
+        those markets for the time left.
+    """
     nx = am.layout.n_x
     market = am.columns.market
+    chosen = plan.values[:nx] > 0.5
     in_plan = np.zeros(am.columns.N, dtype=bool)
-    in_plan[market[plan.values[:nx] > 0.5]] = True
+    in_plan[market[chosen]] = True
     lp_mass = np.bincount(market, weights=x_lp[:nx], minlength=am.columns.N)
-    neighbourhoods = [
-        ("columns the LP uses", (x_lp[:nx] > LP_POSITIVE) | in_plan[market]),
-        ("markets the LP uses", (lp_mass[market] > LP_POSITIVE) | in_plan[market]),
-    ]
     sub = _SubMip(am, rows, clock.should_stop)
-    for k, (name, free) in enumerate(neighbourhoods):
-        if clock.over:
-            break
-        if k and np.array_equal(free, neighbourhoods[k - 1][1]):
-            continue
-        limit = clock.left() * (RESTRICTED_FIRST_SHARE if k == 0 else 1.0)
-        found = sub.solve(np.nonzero(~free)[0], plan.values, limit)
+
+    def attempt(name: str, free_x: np.ndarray, limit: float) -> None:
+        nonlocal plan
+        found = sub.solve(_free_mask(am, free_x), plan.values, limit)
         if found is not None and found[1] > plan.objective + 1e-9 * max(1.0, abs(plan.objective)):
             plan = HeadStart(found[0], found[1], clock.elapsed(), plan.lp_bound,
-                             [*plan.steps, (f"sub-MIP on the {name} ({int(free.sum())} of {nx} columns)", found[1],
+                             [*plan.steps, (f"sub-MIP on {name} ({int(free_x.sum())} of {nx} columns)", found[1],
                                             clock.elapsed())])
             if on_plan is not None:
                 on_plan(plan)
+
+    attempt("the columns the LP uses", (x_lp[:nx] > LP_POSITIVE) | chosen, clock.left() * RESTRICTED_FIRST_SHARE)
+    markets = (lp_mass > LP_POSITIVE) | in_plan
+    if not clock.over and int(np.sum(markets[market])) <= SUB_MIP_MAX_COLUMNS:
+        attempt("the markets the LP uses", markets[market], clock.left())
+    elif not clock.over:
+        plan = improve(am, plan, clock.left(), rows=rows, should_stop=clock.should_stop, on_plan=on_plan,
+                       markets=np.nonzero(markets)[0], sub=sub, started=clock.started)
     plan.seconds = clock.elapsed()
     return plan
 
 
 class _SubMip:
-    """The whole model in one highspy instance; :meth:`solve` fixes some entry columns to 0 (and
-    any other variables given) and solves from a start, returning a checked, better plan or None."""
+    """Sub-MIPs of the model: :meth:`solve` keeps some variables free, holds every other one at a
+    given plan's value, and lets HiGHS optimize the free ones from that plan (the start, so the
+    answer is never worse). The sub-model holds only the free columns and the rows they touch
+    (the held values folded into the row bounds): at 2,000 markets a sub-MIP over a few thousand
+    columns then costs HiGHS a fraction of a second to set up instead of a presolve of the whole
+    model. Returns a checked plan of the whole model, or None."""
 
     def __init__(self, am: AllocationModel, rows: RowSet, should_stop: Callable[[], bool] | None):
         import highspy
 
-        self.am, self.rows = am, rows
-        self.h = _highs_model(am, rows, integer=True)
-        self.h.setOptionValue("mip_rel_gap", 1e-4)
-        lb, ub, self.integers = column_bounds(am)
-        self.lb = np.where(np.isfinite(lb), lb, -highspy.kHighsInf)
-        self.ub = np.where(np.isfinite(ub), ub, highspy.kHighsInf)
-        self.every = np.arange(lb.size, dtype=np.int32)
-        if should_stop is not None:
+        self.am, self.rows, self.should_stop = am, rows, should_stop
+        n = am.layout.size
+        self.indptr, self.indices, self.data = rows.by_column(n)
+        lb, ub, integers = column_bounds(am)
+        self.lb, self.ub = lb, ub
+        self.is_integer = np.zeros(n, dtype=bool)
+        self.is_integer[integers] = True
+        self.inf = highspy.kHighsInf
+
+    def solve(self, free: np.ndarray, start: np.ndarray, time_limit: float) -> tuple[np.ndarray, float] | None:
+        """``free``: a boolean mask over the variables; the others are held at ``start``."""
+        import highspy
+
+        if time_limit < MIN_SUB_MIP_SECONDS or not np.any(free):
+            return None
+        rows = self.rows
+        held = np.where(free, 0.0, start)
+        act, _ = rows.activity(held)
+        cols = np.nonzero(free)[0]
+        counts = self.indptr[cols + 1] - self.indptr[cols]
+        take = np.concatenate([np.arange(self.indptr[c], self.indptr[c + 1]) for c in cols]) if cols.size else np.zeros(0, np.int64)
+        entry_rows = self.indices[take]
+        used = np.unique(entry_rows)  # rows no free column touches stay as the plan left them (feasible)
+        row_pos = np.full(len(rows), -1, dtype=np.int64)
+        row_pos[used] = np.arange(used.size)
+        h = highspy.Highs()
+        h.setOptionValue("output_flag", False)
+        h.setOptionValue("threads", 1)
+        h.setOptionValue("mip_rel_gap", 1e-4)
+        h.setOptionValue("time_limit", float(time_limit))
+        lo = rows.lb[used] - act[used]
+        hi = rows.ub[used] - act[used]
+        h.addRows(used.size, np.where(np.isfinite(lo), lo, -self.inf), np.where(np.isfinite(hi), hi, self.inf),
+                  0, np.zeros(used.size, dtype=np.int32), np.zeros(0, dtype=np.int32), np.zeros(0))
+        starts = np.zeros(cols.size, dtype=np.int32)
+        if cols.size > 1:
+            starts[1:] = np.cumsum(counts)[:-1]
+        clb, cub = self.lb[cols], self.ub[cols]
+        h.addCols(cols.size, np.asarray(self.am.objective_coef[cols], dtype=float),
+                  np.where(np.isfinite(clb), clb, -self.inf), np.where(np.isfinite(cub), cub, self.inf),
+                  int(take.size), starts, row_pos[entry_rows].astype(np.int32), self.data[take].astype(float))
+        h.changeObjectiveSense(highspy.ObjSense.kMaximize)
+        ints = np.nonzero(self.is_integer[cols])[0].astype(np.int32)
+        if ints.size:
+            h.changeColsIntegrality(ints.size, ints, np.full(ints.size, highspy.HighsVarType.kInteger))
+        if self.should_stop is not None:
+            should_stop = self.should_stop
+
             def poll(e: Any) -> None:
                 if should_stop():
                     e.interrupt()
-            self.h.cbMipInterrupt.subscribe(poll)
-
-    def solve(self, fixed_zero: np.ndarray, start: np.ndarray, time_limit: float,
-              fixed: np.ndarray | None = None) -> tuple[np.ndarray, float] | None:
-        if time_limit < MIN_SUB_MIP_SECONDS:
+            h.cbMipInterrupt.subscribe(poll)
+        with offered_start(h, start[cols]):  # a full vector of the sub-model (see .highs_start)
+            h.run()
+        if int(h.getInfo().primal_solution_status) != 2:
             return None
-        lb, ub = self.lb.copy(), self.ub.copy()
-        lb[fixed_zero] = ub[fixed_zero] = 0.0
-        if fixed is not None:
-            lb[fixed] = ub[fixed] = start[fixed]
-        self.h.changeColsBounds(lb.size, self.every, lb, ub)
-        self.h.clearSolver()
-        self.h.setOptionValue("time_limit", float(time_limit))
-        with offered_start(self.h, start):  # a full vector: every column, CVaR completed (see .highs_start)
-            self.h.run()
-        if int(self.h.getInfo().primal_solution_status) != 2:
-            return None
-        w = np.asarray(self.h.getSolution().col_value, dtype=float)
-        w[self.integers] = np.round(w[self.integers])
+        w = start.copy()
+        w[cols] = np.asarray(h.getSolution().col_value, dtype=float)
+        w[self.is_integer] = np.round(w[self.is_integer])
         complete_cvar(self.am, w)
-        if not self.rows.feasible(w):
+        if not rows.feasible(w):
             return None
         return w, plan_objective(self.am, w)
 
@@ -584,42 +628,60 @@ class _SubMip:
 
 def improve(am: AllocationModel, start: HeadStart, time_budget: float, *, rows: RowSet | None = None,
             should_stop: Callable[[], bool] | None = None,
-            on_plan: Callable[[HeadStart], None] | None = None, seed: int = 0) -> HeadStart:
+            on_plan: Callable[[HeadStart], None] | None = None, seed: int = 0,
+            markets: np.ndarray | None = None, sub: _SubMip | None = None, started: float | None = None) -> HeadStart:
     """Fix-and-optimize from ``start``: HiGHS re-optimizes one block of markets at a time, every
     other market fixed at the current plan (and the current plan given as its start, so a block
     never makes the plan worse). Blocks are random groups of markets, sized so that a block's
     sub-MIP has about :data:`BLOCK_COLUMNS` entry columns. Returns the best plan (``start``
-    itself if nothing better was found); ``on_plan`` hears of each improvement.
+    itself if nothing better was found); ``on_plan`` hears of each improvement. ``markets``: the
+    markets blocks are drawn from (default every market); ``started``: the clock of the plan's
+    steps (default now).
     """
     clock = _Clock(time_budget, should_stop)
+    origin = clock.started if started is None else started
     rows = RowSet(am.rows) if rows is None else rows
     lay, data = am.layout, am.formulation.data
     owner = np.full(lay.size, -1, dtype=np.int64)  # the market of each variable; -1: η, u, zero (never fixed)
     owner[:lay.n_x] = am.columns.market
     owner[lay.y_offset:lay.n_offset] = lay.y_market
     owner[lay.n_offset:lay.n_offset + lay.n_market.size] = lay.n_market
-    movable = np.nonzero((data.end > data.start) & ~_locked_markets(am))[0]
+    candidates = np.zeros(am.columns.N, dtype=bool)
+    candidates[np.arange(am.columns.N) if markets is None else markets] = True
+    movable = np.nonzero(candidates & (data.end > data.start) & ~_locked_markets(am))[0]
     if movable.size == 0:
         return start
-    block = int(min(movable.size, max(8, BLOCK_COLUMNS // max(1.0, lay.n_x / movable.size))))
+    block = int(min(movable.size, max(8, BLOCK_COLUMNS // max(1.0, lay.n_x / am.columns.N))))
     rng = np.random.default_rng(seed)
-    sub = _SubMip(am, rows, should_stop)
+    sub = _SubMip(am, rows, should_stop) if sub is None else sub
     best, tries = start, 0
     while clock.left() >= MIN_BLOCK_SECONDS and not clock.over:
         if tries % max(1, movable.size // block) == 0:
             rng.shuffle(movable)
         chosen = np.take(movable, np.arange(tries * block, (tries + 1) * block), mode="wrap")
         tries += 1
-        fixed = np.nonzero(~np.isin(owner, chosen) & (owner >= 0))[0]
-        found = sub.solve(np.zeros(0, dtype=np.int64), best.values, min(clock.left(), BLOCK_SECONDS), fixed=fixed)
+        found = sub.solve(np.isin(owner, chosen) | (owner < 0), best.values, min(clock.left(), BLOCK_SECONDS))
         if found is not None and found[1] > best.objective + 1e-9 * max(1.0, abs(best.objective)):
-            best = HeadStart(found[0], found[1], start.seconds + clock.elapsed(), start.lp_bound,
-                             [*best.steps, (f"fix-and-optimize block {tries} ({block} markets)", found[1],
-                                            start.seconds + clock.elapsed())])
+            now = time.perf_counter() - origin
+            best = HeadStart(found[0], found[1], now, start.lp_bound,
+                             [*best.steps, (f"fix-and-optimize block {tries} ({block} markets)", found[1], now)])
             if on_plan is not None:
                 on_plan(best)
-    best.seconds = start.seconds + clock.elapsed()
+    best.seconds = time.perf_counter() - origin
     return best
+
+
+def _free_mask(am: AllocationModel, free_x: np.ndarray) -> np.ndarray:
+    """Free entry columns ``free_x``, the levers of their markets, and η, u (never held)."""
+    lay = am.layout
+    markets = np.zeros(am.columns.N, dtype=bool)
+    markets[am.columns.market[free_x]] = True
+    free = np.ones(lay.size, dtype=bool)
+    free[:lay.n_x] = free_x
+    free[lay.y_offset:lay.n_offset] = markets[lay.y_market]
+    free[lay.n_offset:lay.n_offset + lay.n_market.size] = markets[lay.n_market]
+    free[lay.zero_index] = False
+    return free
 
 
 def _locked_markets(am: AllocationModel) -> np.ndarray:

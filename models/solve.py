@@ -212,17 +212,20 @@ def _with_head_start(am: AllocationModel, out: SolveOutcome, head: Any, mip_rel_
 
 
 def _check_objective(am: AllocationModel, out: SolveOutcome) -> None:
-    """The reported objective must be the plan's own (docs/model.md §2.6): recomputed from the
-    plan's vector, it replaces a differing solver figure, and the difference is logged and kept
-    in the outcome's message (a starting solution once made HiGHS report an objective its plan
-    did not have)."""
+    """The reported objective is the plan's own (docs/model.md §2.6), recomputed from the plan's
+    vector with its integer decisions rounded; a solver figure that differs by more than
+    OBJECTIVE_SELF_CHECK (relative) is logged and named in the outcome's message (a starting
+    solution once made HiGHS report an objective its plan did not have: see .highs_start)."""
     assert out.values is not None and out.objective_value is not None
+    lay = am.layout
+    integers = np.r_[np.arange(lay.n_x), lay.n_offset + np.arange(lay.n_market.size)]
+    out.values[integers] = np.round(out.values[integers])  # the plan: whole decisions, not 0.9999999
     own = float(am.objective_coef @ out.values + am.objective_constant)
     if abs(own - out.objective_value) > OBJECTIVE_SELF_CHECK * max(1.0, abs(own)):
         note = f"HiGHS reported objective {out.objective_value!r} for a plan whose objective is {own!r}; the plan's own is reported"
         log.warning(note)
         out.message = (out.message + "; " if out.message else "") + note
-        out.objective_value = own
+    out.objective_value = own  # exactly the plan's (docs/model.md §2.6), to the last digit of its terms
 
 
 def _start_columns(am: AllocationModel, opt: Any, h: Any, start: np.ndarray | None) -> np.ndarray | None:
@@ -320,11 +323,18 @@ def _solve_options(am: AllocationModel, time_limit: float, mip_rel_gap: float, t
         time_limit=float(time_limit), rel_gap=float(mip_rel_gap), threads=int(threads),
         load_solutions=False, raise_exception_on_nonoptimal_result=False,
     )
+    # No restarts: after root reduced-cost fixing HiGHS re-presolves and starts the root again.
+    # Measured (one thread, time to the 1e-4 gap, with / without a start plan): the built-in
+    # example 0.63 / 0.67 s without restarts against 1.82 / 0.78 s with them; yearly-20-s0 2.83 /
+    # 2.90 s against 4.55 / 3.63 s; yearly-20-s1 1.02 / 1.09 s against 1.71 / 1.57 s; yearly-50-s1
+    # 3.32 / 3.82 s against 4.33 / 4.39 s (docs/model.md §5; the instances of bench/bench_mip.py).
+    options: dict[str, Any] = {"mip_allow_restart": False}
     if am.integer_count >= LARGE_MODEL_INTEGERS:
         # HiGHS presolve's probing + enumeration rules take minutes on large models and ignore the
         # time limit meanwhile (1000 markets: ~16 s, 2000: ~87 s, no plan within 60 s); switched
         # off together they cost ~2 s and a plan is found (bench/README.md). Small models keep them.
-        kwargs["solver_options"] = {"presolve_rule_off": PRESOLVE_OFF_LARGE}
+        options["presolve_rule_off"] = PRESOLVE_OFF_LARGE
+    kwargs["solver_options"] = options
     if first:  # nothing changed since set_instance: skip the model walk of update()
         kwargs["auto_updates"] = dict(
             check_for_new_or_removed_constraints=False, check_for_new_or_removed_vars=False,
