@@ -98,7 +98,8 @@ def _progress_line(p: Any) -> str:
     gap_s = "-" if p.gap is None or p.gap > 1e9 else f"{100 * p.gap:.3f}%"
     obj = "-" if p.objective is None else f"{p.objective:,.3f}"
     bound = "-" if p.best_bound is None else f"{p.best_bound:,.3f}"
-    return f"  {p.elapsed_seconds:6.1f}s  {p.kind:9s}  incumbent {obj}  bound {bound}  gap {gap_s}"
+    source = "  (head start: the service's first plan, before HiGHS)" if p.head_start else ""
+    return f"  {p.elapsed_seconds:6.1f}s  {p.kind:9s}  incumbent {obj}  bound {bound}  gap {gap_s}{source}"
 
 
 def cmd_generate(args: argparse.Namespace) -> int:

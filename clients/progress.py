@@ -48,8 +48,9 @@ class SolveProgress:
             self._progress.start()
             self._task = self._progress.add_task(self.label, total=None, detail="")
         gap = "-" if progress.gap is None or progress.gap > 1e9 else f"{100 * progress.gap:.2f} %"
+        source = "   (head start)" if progress.head_start else ""
         self._progress.update(self._task, detail=f"best plan {_fmt(progress.objective)}   bound "
-                                                 f"{_fmt(progress.best_bound)}   gap {gap}")
+                                                 f"{_fmt(progress.best_bound)}   gap {gap}{source}")
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
         if self._progress is not None:

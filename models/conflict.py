@@ -58,7 +58,7 @@ import highspy
 import numpy as np
 
 from .formulation import AllocationModel, Row
-from .highs_start import offered_start
+from .highs_start import new_highs, offered_start
 from .result import Infeasibility, Relaxation
 from .scenario import Scenario
 
@@ -147,9 +147,7 @@ class _ElasticModel:
         self.dropped: frozenset[int] = frozenset()
 
     def _highs(self) -> highspy.Highs:
-        h = highspy.Highs()
-        h.setOptionValue("output_flag", False)
-        h.setOptionValue("threads", 1)
+        h = new_highs()
         h.setOptionValue("mip_rel_gap", ELASTIC_GAP)
         m = len(self.relaxable)
         h.addVars(self.n + m, np.r_[self.col_lb, np.zeros(m)], np.r_[self.col_ub, np.zeros(m)])
@@ -236,8 +234,7 @@ class _ElasticModel:
 
     def lp_iis(self) -> tuple[list[int], str]:
         """Rows of an IIS of the LP relaxation, and which strategy found it ([] when none did)."""
-        h = highspy.Highs()
-        h.setOptionValue("output_flag", False)
+        h = new_highs()
         h.addVars(self.n, self.col_lb, self.col_ub)
         starts = np.cumsum([0] + [r.idx.size for r in self.rows[:-1]]).astype(np.int32)
         h.addRows(len(self.rows), self.row_lb, self.row_ub, int(sum(r.idx.size for r in self.rows)), starts,

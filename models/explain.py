@@ -42,6 +42,7 @@ from typing import Any
 import numpy as np
 
 from .measures import cvar_of
+from .highs_start import new_highs
 from .formulation import AllocationModel, Row, _year_weights
 from .gctools import paused_gc
 from .result import LimitReport, MarketTerms, ObjectiveTerm
@@ -176,8 +177,7 @@ def fixed_lp(am: AllocationModel, values: np.ndarray, bounds: dict[str, tuple[fl
     lp.sense_ = highspy.ObjSense.kMaximize
     lp.offset_ = offset
 
-    h = highspy.Highs()
-    h.setOptionValue("output_flag", False)
+    h = new_highs()
     h.setOptionValue("presolve", "off")
     h.setOptionValue("solver", "simplex")
     h.setOptionValue("threads", 1)

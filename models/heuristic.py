@@ -1,4 +1,4 @@
-"""A head start for HiGHS: a first plan found in numpy before the MIP runs (docs/model.md §5).
+"""A head start for HiGHS: a first plan found in numpy before the MIP runs (docs/model.md §6.2).
 
 HiGHS spends its first seconds (presolve, the root LP, its own heuristics) without a plan; on
 a large scenario that is most of a short time limit. The plan found here is handed to HiGHS as
@@ -8,21 +8,20 @@ of the same model, checked row by row (:class:`~.rowset.RowSet`) before it is of
 
 The steps, each bounded by the time it is given:
 
-1. **LP guidance** (when the LP relaxation is cheap enough): the LP relaxation of the model in
-   highspy gives each entry column its LP value and each row a dual price; its optimum is also
-   an honest upper bound on every plan.
-2. **Greedy by value density**: commitments, then must-enter markets and region minimums, then
-   every other column with a positive objective coefficient, best first – by LP value, then by
-   objective per unit of the priced resources (dual prices, or the share of each budget /
-   headcount / net-hire / talent limit the column uses, re-weighted over a few rounds towards
-   the limits that end up binding). A column is taken only if every row it touches stays
-   within its bounds (or moves towards them); growth investment and growth hires are then
-   filled while they add value and fit; η and u of the CVaR are set at their optimum.
-3. **Local search**: each market's decision is moved to any other of its columns (another mode,
-   another entry year, or not entered) when that raises the objective and stays feasible,
-   until no move improves or time is up.
-4. **Fix-and-optimize** (large models, :func:`improve`): HiGHS re-optimizes blocks of markets
-   with every other market fixed at the current plan, each block from the current plan.
+1. **LP relaxation** (when it is cheap enough): solved in highspy; its optimum is an upper bound
+   on every plan, its values and dual prices guide the greedy.
+2. **Greedy**: commitments, must-enter markets and region minimums first, then every column with
+   a positive objective coefficient, by LP value then objective per unit of the dual-priced
+   limits (without an LP: per unit of each limit's share, re-weighted towards the limits the
+   last round filled). A column is taken only if every row it touches stays within its bounds
+   or moves towards them; the ratio rows (region budget share, average risk) are repaired after
+   the first pass. Growth investment and hires are then filled while they add value; η and u
+   of the CVaR are set at their optimum.
+3. **Local search**: knapsack moves (take a more valuable column, drop the markets that free the
+   violated limits most cheaply) and single-market moves (another mode or year, or out).
+4. **Relaxation-induced sub-MIPs** (``sub_mips``, large models): HiGHS on the columns the LP
+   uses and the plan's, then on every column of the LP's markets, or fix-and-optimize over
+   blocks of them (:func:`improve`) when those are too many; each from the best plan so far.
 """
 
 from __future__ import annotations
@@ -35,7 +34,7 @@ from typing import Any
 import numpy as np
 
 from .formulation import AllocationModel
-from .highs_start import offered_start
+from .highs_start import new_highs, offered_start
 from .rowset import RowSet, column_bounds, complete_cvar, plan_objective
 
 # rows whose bound is a shared resource: the density of a column is its objective per unit of these
@@ -269,7 +268,7 @@ def _fill_levers(s: _Search) -> None:
             s.try_set([(j, value)])
 
 
-def _eject_search(s: _Search, deadline: float) -> int:
+def _eject_search(s: _Search, halt: Callable[[], bool]) -> int:
     """Knapsack moves: take a more valuable column k (an unentered market, or a better column of an
     entered one) even if it does not fit, and make room by dropping the entered markets that
     free the most of the violated limits per unit of objective, while the objective still gains.
@@ -279,7 +278,7 @@ def _eject_search(s: _Search, deadline: float) -> int:
     candidates = np.nonzero(obj[:s.n_x] > 0)[0]
     candidates = candidates[np.argsort(-obj[candidates], kind="stable")]
     for k in candidates.tolist():
-        if time.perf_counter() >= deadline:
+        if halt():
             break
         i = int(s.market[k])
         current = int(s.choice[i])
@@ -332,12 +331,12 @@ def _eject_search(s: _Search, deadline: float) -> int:
     return kept
 
 
-def _local_search(s: _Search, deadline: float) -> int:
+def _local_search(s: _Search, halt: Callable[[], bool]) -> int:
     """Move single markets to a better column (or out) while that improves; returns the moves made."""
     data = s.am.formulation.data
     moves, improved = 0, True
     markets = np.nonzero(data.end > data.start)[0].tolist()
-    while improved and time.perf_counter() < deadline:
+    while improved and not halt():
         improved = False
         for i in markets:
             if s.locked[i]:
@@ -357,7 +356,7 @@ def _local_search(s: _Search, deadline: float) -> int:
                     moves += 1
                     improved = True
                     break
-            if time.perf_counter() >= deadline:
+            if halt():
                 break
     return moves
 
@@ -392,9 +391,7 @@ def _highs_model(am: AllocationModel, rows: RowSet, integer: bool) -> Any:
     """The model in a fresh highspy instance (maximize the §2.6 objective, without its constant)."""
     import highspy
 
-    h = highspy.Highs()
-    h.setOptionValue("output_flag", False)
-    h.setOptionValue("threads", 1)
+    h = new_highs()
     lb, ub, integers = column_bounds(am)
     inf = highspy.kHighsInf
     lb, ub = np.where(np.isfinite(lb), lb, -inf), np.where(np.isfinite(ub), ub, inf)
@@ -490,11 +487,15 @@ def head_start(am: AllocationModel, time_budget: float, *, rows: RowSet | None =
         return None
     s = best[2]
     search_deadline = time.perf_counter() + SEARCH_SHARE * max(clock.left(), 0.0)
-    moves = _eject_search(s, search_deadline)
+
+    def halt() -> bool:
+        return time.perf_counter() >= search_deadline or (should_stop is not None and should_stop())
+
+    moves = _eject_search(s, halt)
     if moves:
         positive = np.nonzero(s.obj[:nx] > 0)[0]
         _add_in_order(s, positive[np.argsort(-s.obj[positive])])
-    moves += _local_search(s, search_deadline)
+    moves += _local_search(s, halt)
     if moves:
         _fill_levers(s)
         finished = _finish(s, rows)
@@ -583,9 +584,7 @@ class _SubMip:
         used = np.unique(entry_rows)  # rows no free column touches stay as the plan left them (feasible)
         row_pos = np.full(len(rows), -1, dtype=np.int64)
         row_pos[used] = np.arange(used.size)
-        h = highspy.Highs()
-        h.setOptionValue("output_flag", False)
-        h.setOptionValue("threads", 1)
+        h = new_highs()
         h.setOptionValue("mip_rel_gap", 1e-4)
         h.setOptionValue("time_limit", float(time_limit))
         lo = rows.lb[used] - act[used]

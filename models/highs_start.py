@@ -47,3 +47,36 @@ def offered_start(h: Any, values: np.ndarray | None) -> Iterator[None]:
         yield
     finally:
         h.cbMipUserSolution.unsubscribe(offer)
+
+
+_BANNER_SHOWN = [False]
+
+
+def new_highs() -> Any:
+    """A ``highspy.Highs`` with its output off and one thread.
+
+    The first ``Highs()`` of a process prints HiGHS's banner ("Running HiGHS …") to file
+    descriptor 1 before any option can be set, which would corrupt a command's stdout (the CLI's
+    JSON, a table piped on). That first construction happens with fd 1 pointed at /dev/null.
+    """
+    import os
+    import sys
+
+    import highspy
+
+    if _BANNER_SHOWN[0]:
+        h = highspy.Highs()
+    else:
+        sys.stdout.flush()
+        saved = os.dup(1)
+        try:
+            with open(os.devnull, "w") as devnull:
+                os.dup2(devnull.fileno(), 1)
+                h = highspy.Highs()
+        finally:
+            os.dup2(saved, 1)
+            os.close(saved)
+        _BANNER_SHOWN[0] = True
+    h.setOptionValue("output_flag", False)
+    h.setOptionValue("threads", 1)
+    return h

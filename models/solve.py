@@ -35,6 +35,7 @@ LARGE_MODEL_INTEGERS = 10_000
 PRESOLVE_OFF_LARGE = 0x18000  # HiGHS presolve rule bits: probing | enumeration
 HEAD_START_SHARE = 0.1  # of the time limit, for the head start of a small model (greedy + local search)
 HEAD_START_SHARE_LARGE = 0.4  # ... of a large model (and the restricted sub-MIPs)
+HEAD_START_MAX_SECONDS = 15.0  # ... but no more than this: after it HiGHS's own search does better
 MIN_HIGHS_SECONDS = 0.05  # HiGHS always runs (it proves or improves the plan), at least this long
 OBJECTIVE_SELF_CHECK = 1e-6  # relative: the reported objective vs the plan's own
 
@@ -105,7 +106,12 @@ def solve_model(
     if start is None and head_start is not False and am.integer_count > 0:
         head = _run_head_start(am, time_limit, callbacks, should_stop)
         if head is not None:
-            start = head.values
+            if am.integer_count < LARGE_MODEL_INTEGERS:
+                # Large models: HiGHS searches from scratch, the head start's plan stays the
+                # fallback result. Handed over, it made HiGHS's own search end lower at 60 s
+                # (yearly-2000-s0: 73,649 against 73,706 from scratch; gen-2000-s0: 73,724 against
+                # 73,728; yearly-1000-s0: 36,013 against 36,018), docs/model.md §6.2.
+                start = head.values
             callbacks.lp_bound = head.lp_bound
             if _proven_by_lp(head, mip_rel_gap) or callbacks.stopped:
                 return _outcome_of_head(am, head, callbacks.stopped, time.perf_counter() - callbacks.started)
@@ -138,14 +144,15 @@ def solve_model(
 
 
 def head_start_seconds(am: AllocationModel, time_limit: float) -> float:
-    """The share of the time limit the head start may use (docs/model.md §5).
+    """The share of the time limit the head start may use (docs/model.md §6.2).
 
     Small models: the greedy and local search only (HiGHS's own root heuristics are as good and
     the bound needs HiGHS's time); large ones (>= LARGE_MODEL_INTEGERS integers, where HiGHS's
     presolve and root LP take seconds before its first plan) also get the restricted sub-MIPs.
     """
-    share = HEAD_START_SHARE_LARGE if am.integer_count >= LARGE_MODEL_INTEGERS else HEAD_START_SHARE
-    return share * time_limit
+    if am.integer_count >= LARGE_MODEL_INTEGERS:
+        return min(HEAD_START_SHARE_LARGE * time_limit, HEAD_START_MAX_SECONDS)
+    return HEAD_START_SHARE * time_limit
 
 
 def _run_head_start(am: AllocationModel, time_limit: float, callbacks: _Callbacks,
@@ -191,15 +198,21 @@ def _outcome_of_head(am: AllocationModel, head: Any, stopped: bool, seconds: flo
 def _with_head_start(am: AllocationModel, out: SolveOutcome, head: Any, mip_rel_gap: float) -> SolveOutcome:
     """Combine HiGHS's outcome with the head start's plan and LP bound, and self-check the objective.
 
-    HiGHS may end without a plan of its own (time up in presolve or the root LP of a large model)
-    though it was handed one: the head start's plan is then the result (``feasible``). The LP
-    relaxation's optimum is an upper bound too: the reported bound is the tighter of the two.
+    HiGHS may end without a plan as good as the head start's (time up in presolve or the root LP
+    of a large model, a cancel, or a large model's search that was not handed the plan): the head
+    start's plan is then the result (``feasible`` where HiGHS had none). The LP relaxation's
+    optimum is an upper bound too: the reported bound is the tighter of the two.
     """
     out.head_start = head
-    if head is not None and out.status in (SolveStatus.NO_SOLUTION, SolveStatus.FEASIBLE) and (
-            out.objective_value is None or head.objective > out.objective_value):
-        out.status, out.objective_value, out.values = SolveStatus.FEASIBLE, head.objective, head.values
-        out.message = "the plan of the head start (HiGHS found none better within the time limit)"
+    usable = (SolveStatus.NO_SOLUTION, SolveStatus.FEASIBLE, SolveStatus.CANCELLED, SolveStatus.OPTIMAL)
+    if head is not None and out.status in usable and (
+            out.values is None or out.objective_value is None
+            or head.objective > out.objective_value + 1e-9 * max(1.0, abs(head.objective))):
+        if out.status == SolveStatus.NO_SOLUTION:
+            out.status = SolveStatus.FEASIBLE
+        out.objective_value, out.values = head.objective, head.values.copy()
+        out.message = (out.message + "; " if out.message else "") + \
+            "the plan of the head start (HiGHS found none better within the time limit)"
     if out.status.has_plan and out.values is not None:
         _check_objective(am, out)
         if head is not None and head.lp_bound is not None:
@@ -327,7 +340,7 @@ def _solve_options(am: AllocationModel, time_limit: float, mip_rel_gap: float, t
     # Measured (one thread, time to the 1e-4 gap, with / without a start plan): the built-in
     # example 0.63 / 0.67 s without restarts against 1.82 / 0.78 s with them; yearly-20-s0 2.83 /
     # 2.90 s against 4.55 / 3.63 s; yearly-20-s1 1.02 / 1.09 s against 1.71 / 1.57 s; yearly-50-s1
-    # 3.32 / 3.82 s against 4.33 / 4.39 s (docs/model.md §5; the instances of bench/bench_mip.py).
+    # 3.32 / 3.82 s against 4.33 / 4.39 s (docs/model.md §6.3; the instances of bench/bench_mip.py).
     options: dict[str, Any] = {"mip_allow_restart": False}
     if am.integer_count >= LARGE_MODEL_INTEGERS:
         # HiGHS presolve's probing + enumeration rules take minutes on large models and ignore the

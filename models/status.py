@@ -60,7 +60,7 @@ class Progress:
     elapsed_seconds: float = 0.0
     nodes: int = 0
     at: float | None = None  # when it happened (epoch seconds, the solver callback's clock)
-    head_start: bool = False  # the plan came from the head start (docs/model.md §5), before HiGHS ran
+    head_start: bool = False  # the plan came from the head start (docs/model.md §6.2), before HiGHS ran
 
     @classmethod
     def from_event(cls, event: dict[str, object]) -> Progress:

@@ -338,6 +338,7 @@ def test_progress_events_from_a_real_solve_round_trip() -> None:
     solve_scenario(TINY, on_progress=events.append)
     assert events and all(isinstance(e, Progress) for e in events)
     assert any(e.kind == "incumbent" and e.objective is not None for e in events)
+    assert events[0].head_start  # the head start's plan comes first (here the LP bound proves it: HiGHS is not run)
     unknown = Progress(ProgressKind.HEARTBEAT, elapsed_seconds=0.5)  # nothing known yet: all None
     for event in [*events, unknown]:
         msg = job_pb2.JobProgress.FromString(progress_to_proto(event).SerializeToString())
