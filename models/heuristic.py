@@ -446,7 +446,7 @@ def head_start(am: AllocationModel, time_budget: float, *, rows: RowSet | None =
     ``sub_mips`` False stops after the greedy and the local search.
     """
     clock = _Clock(time_budget, should_stop)
-    rows = RowSet(am.rows) if rows is None else rows
+    rows = RowSet.of_model(am) if rows is None else rows
     if am.layout.n_x == 0:
         return None
     steps: list[tuple[str, float, float]] = []
@@ -639,7 +639,7 @@ def improve(am: AllocationModel, start: HeadStart, time_budget: float, *, rows: 
     """
     clock = _Clock(time_budget, should_stop)
     origin = clock.started if started is None else started
-    rows = RowSet(am.rows) if rows is None else rows
+    rows = RowSet.of_model(am) if rows is None else rows
     lay, data = am.layout, am.formulation.data
     owner = np.full(lay.size, -1, dtype=np.int64)  # the market of each variable; -1: η, u, zero (never fixed)
     owner[:lay.n_x] = am.columns.market

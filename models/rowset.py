@@ -30,6 +30,21 @@ class RowSet:
         self.lb = np.array([-np.inf if r.lb is None else r.lb for r in rows], dtype=float)
         self.ub = np.array([np.inf if r.ub is None else r.ub for r in rows], dtype=float)
 
+    @classmethod
+    def of_model(cls, am: AllocationModel) -> RowSet:
+        """The rows of a built model with its limits as they stand now: a limit row's bound is
+        its mutable Param ``limit[name]``, which a sweep may have moved since the model was built."""
+        rows = cls(am.rows)
+        limit = am.model.limit
+        for k, row in enumerate(am.rows):
+            if row.limit:
+                value = float(limit[row.name].value)
+                if row.lb is not None:
+                    rows.lb[k] = value
+                else:
+                    rows.ub[k] = value
+        return rows
+
     def __len__(self) -> int:
         return len(self.names)
 

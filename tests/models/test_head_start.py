@@ -204,3 +204,18 @@ def test_a_large_scenario_gets_a_checked_plan_and_an_honest_bound_in_a_short_lim
     assert lp is not None and lp[2] >= out.objective_value - 1e-6 * abs(out.objective_value)
     res = extract_result(am, out, time.perf_counter()).to_dict()
     assert check_plan(raw, res) == []
+
+
+def test_the_head_start_reads_the_limits_as_they_stand_after_a_param_change() -> None:
+    """A sweep moves a limit's mutable Param in place: the head start's plan must meet the moved
+    limit (a plan for the old limit would be offered, and kept, though infeasible)."""
+    raw = generate_scenario(30, 6, 11, time_limit=30)
+    am = build_model(parse_scenario(raw))
+    tighter = {**raw, "budget": {**raw["budget"], "limit": [0.5 * b for b in raw["budget"]["limit"]]}}
+    for t, year in enumerate(am.scenario.years):
+        am.model.limit[f"budget[{year}]"] = tighter["budget"]["limit"][t]
+    plan = head_start(am, 2.0)
+    assert plan is not None
+    fresh = build_model(parse_scenario(tighter))
+    assert RowSet(fresh.rows).violations(plan.values) == []
+    assert check_plan(tighter, _plan_result(tighter, plan.values, plan.objective)) == []

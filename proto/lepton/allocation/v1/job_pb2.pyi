@@ -258,7 +258,7 @@ class JobProgress(_message.Message):
     """Branch-and-bound nodes explored so far."""
     head_start: _builtins.bool
     """True for a plan of the service's head start (a heuristic run before HiGHS, see the model
-    documentation, section 5): the first incumbent of a solve. best_bound is then the LP
+    documentation, section 6.2): the first incumbent of a solve. best_bound is then the LP
     relaxation's optimum, an upper bound on every plan.
     """
     def __init__(
