@@ -35,6 +35,7 @@ LARGE_MODEL_INTEGERS = 10_000
 PRESOLVE_OFF_LARGE = 0x18000  # HiGHS presolve rule bits: probing | enumeration
 HEAD_START_SHARE = 0.1  # of the time limit, for the head start of a small model (greedy + local search)
 HEAD_START_SHARE_LARGE = 0.4  # ... of a large model (and the restricted sub-MIPs)
+OFFER_START_MAX_INTEGERS = 2_000  # below this the head start's plan is HiGHS's starting solution
 HEAD_START_MAX_SECONDS = 15.0  # ... but no more than this: after it HiGHS's own search does better
 MIN_HIGHS_SECONDS = 0.05  # HiGHS always runs (it proves or improves the plan), at least this long
 OBJECTIVE_SELF_CHECK = 1e-6  # relative: the reported objective vs the plan's own
@@ -86,6 +87,7 @@ def solve_model(
     fast_path: bool | None = None,
     start: np.ndarray | None = None,
     head_start: bool | None = None,
+    highs_options: dict[str, Any] | None = None,
 ) -> SolveOutcome:
     """Solve (or re-solve) the model; limits default to the scenario's ``solver`` section.
 
@@ -96,7 +98,8 @@ def solve_model(
     ``start``: a feasible plan (global variable vector) HiGHS starts from. ``head_start``: find
     a first plan with :mod:`.heuristic` before HiGHS runs (None = automatic: every MIP without a
     ``start``), within a share of the time limit (:func:`head_start_seconds`); its plan is the
-    first incumbent of the progress stream and HiGHS's starting solution.
+    first incumbent of the progress stream and HiGHS's starting solution. ``highs_options``:
+    HiGHS options over the ones chosen here (:func:`_solve_options`), for measurements.
     """
     sc = am.scenario
     time_limit = sc.solver.time_limit_seconds if time_limit is None else time_limit
@@ -106,11 +109,13 @@ def solve_model(
     if start is None and head_start is not False and am.integer_count > 0:
         head = _run_head_start(am, time_limit, callbacks, should_stop)
         if head is not None:
-            if am.integer_count < LARGE_MODEL_INTEGERS:
-                # Large models: HiGHS searches from scratch, the head start's plan stays the
-                # fallback result. Handed over, it made HiGHS's own search end lower at 60 s
-                # (yearly-2000-s0: 73,649 against 73,706 from scratch; gen-2000-s0: 73,724 against
-                # 73,728; yearly-1000-s0: 36,013 against 36,018), docs/model.md §6.2.
+            if am.integer_count < OFFER_START_MAX_INTEGERS:
+                # Larger models: HiGHS searches from scratch, the head start's plan stays the
+                # fallback result. Handed over, it led HiGHS's own search lower: at 60 s on
+                # yearly-2000-s0 73,649 against 73,706 from scratch, gen-2000-s0 73,724 against
+                # 73,728, yearly-1000-s0 36,013 against 36,018; at 200 markets (~4,600 integers)
+                # the plans at 10 s were 6.2 % / 2.0 % below the best known against 0.19 % / 1.7 %
+                # without it (yearly-200-s0 / -s1). Small models prove faster with it (§6.3 table).
                 start = head.values
             callbacks.lp_bound = head.lp_bound
             if _proven_by_lp(head, mip_rel_gap) or callbacks.stopped:
@@ -132,7 +137,7 @@ def solve_model(
     remaining = max(time_limit - spent - transfer, MIN_HIGHS_SECONDS)
     try:
         with callbacks.subscribed(h), offered_start(h, _start_columns(am, opt, h, start)):
-            opt.solve(am.model, **_solve_options(am, remaining, mip_rel_gap, threads, first))
+            opt.solve(am.model, **_solve_options(am, remaining, mip_rel_gap, threads, first, highs_options))
     finally:
         pyomo_log.setLevel(level)
     out = _outcome(am, opt, h, callbacks.stopped, transfer)
@@ -330,7 +335,7 @@ class _Callbacks:
 
 
 def _solve_options(am: AllocationModel, time_limit: float, mip_rel_gap: float, threads: int,
-                   first: bool) -> dict[str, Any]:
+                   first: bool, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     """Keyword arguments of Pyomo's ``solve`` for this model."""
     kwargs: dict[str, Any] = dict(
         time_limit=float(time_limit), rel_gap=float(mip_rel_gap), threads=int(threads),
@@ -347,7 +352,7 @@ def _solve_options(am: AllocationModel, time_limit: float, mip_rel_gap: float, t
         # time limit meanwhile (1000 markets: ~16 s, 2000: ~87 s, no plan within 60 s); switched
         # off together they cost ~2 s and a plan is found (bench/README.md). Small models keep them.
         options["presolve_rule_off"] = PRESOLVE_OFF_LARGE
-    kwargs["solver_options"] = options
+    kwargs["solver_options"] = {**options, **(overrides or {})}
     if first:  # nothing changed since set_instance: skip the model walk of update()
         kwargs["auto_updates"] = dict(
             check_for_new_or_removed_constraints=False, check_for_new_or_removed_vars=False,
