@@ -141,7 +141,7 @@ def render_result(r: dict[str, Any]) -> str:
     out.append("")
     out.append(
         f"Timings: build {t.get('build_seconds', 0):.3f}s  transfer {t.get('transfer_seconds', 0):.3f}s  "
-        f"HiGHS {t.get('solver_seconds', 0):.3f}s  extraction {t.get('extraction_seconds', 0):.3f}s  "
+        f"solve (head start + HiGHS) {t.get('solver_seconds', 0):.3f}s  extraction {t.get('extraction_seconds', 0):.3f}s  "
         f"total {t.get('total_seconds', 0):.3f}s"
     )
     out.append(

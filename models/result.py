@@ -84,7 +84,7 @@ class Kpis:
 class Timings:
     build_seconds: float = 0.0
     transfer_seconds: float = 0.0
-    solver_seconds: float = 0.0
+    solver_seconds: float = 0.0  # the head start (models/heuristic.py) and the HiGHS run
     extraction_seconds: float = 0.0
     total_seconds: float = 0.0
     explanation_seconds: float = 0.0  # limits, local prices, objective split; why infeasible

@@ -505,7 +505,9 @@ class Timings(_message.Message):
     transfer_seconds: _builtins.float
     """Handing the model to the solver, seconds."""
     solver_seconds: _builtins.float
-    """Solver run time, seconds."""
+    """Solving, seconds: the head start (a heuristic plan, see the model documentation section 6.2)
+    and the HiGHS run.
+    """
     extraction_seconds: _builtins.float
     """Extracting this result from the solution, seconds."""
     total_seconds: _builtins.float
