@@ -219,3 +219,12 @@ def test_the_head_start_reads_the_limits_as_they_stand_after_a_param_change() ->
     fresh = build_model(parse_scenario(tighter))
     assert RowSet(fresh.rows).violations(plan.values) == []
     assert check_plan(tighter, _plan_result(tighter, plan.values, plan.objective)) == []
+
+
+def test_a_cancel_during_the_head_start_ends_the_solve_cancelled_with_its_plan() -> None:
+    raw = generate_scenario(80, 10, 5, time_limit=60)
+    am = build_model(parse_scenario(raw))
+    out = solve_model(am, should_stop=lambda: True)
+    assert out.status == SolveStatus.CANCELLED
+    assert out.values is not None  # the greedy's plan, checked, is what the cancelled solve had
+    assert check_plan(raw, extract_result(am, out, time.perf_counter()).to_dict()) == []
