@@ -270,12 +270,20 @@ class _Callbacks:
         self.last_emit = 0.0
         self.stopped = False
         self.lp_bound: float | None = None  # the head start's LP bound: HiGHS's events report the tighter one
+        self.head_objective: float | None = None  # the head start's plan: HiGHS's events never report less
 
     def emit(self, kind: ProgressKind, out: Any) -> None:
         if self.on_progress is None:
             return
         try:
             objective, bound, gap = _finite(out.objective_function_value), _finite(out.mip_dual_bound), _finite(out.mip_gap)
+            if self.head_objective is not None and (objective is None or objective < self.head_objective):
+                # HiGHS was not handed the head start's plan (a large model) and has none as good
+                # yet: the best plan known is still the head start's, and a worse plan of HiGHS's
+                # is no news (the stream's best plan never goes down)
+                objective = self.head_objective
+                kind = ProgressKind.HEARTBEAT
+                gap = _gap(objective, bound) if bound is not None else None
             if self.lp_bound is not None and (bound is None or self.lp_bound < bound):
                 bound = self.lp_bound
                 gap = _gap(objective, bound) if objective is not None else None
@@ -295,6 +303,7 @@ class _Callbacks:
     def emit_head_start(self, plan: Any) -> None:
         """The head start's plan (first, then each improvement) as an incumbent event."""
         self.last_emit = time.perf_counter()
+        self.head_objective = plan.objective
         if self.on_progress is None:
             return
         bound = plan.lp_bound

@@ -228,3 +228,17 @@ def test_a_cancel_during_the_head_start_ends_the_solve_cancelled_with_its_plan()
     assert out.status == SolveStatus.CANCELLED
     assert out.values is not None  # the greedy's plan, checked, is what the cancelled solve had
     assert check_plan(raw, extract_result(am, out, time.perf_counter()).to_dict()) == []
+
+
+@pytest.mark.parametrize("markets", [30, 120])  # 120 markets: ~2,800 integers, the plan is not handed to HiGHS
+def test_the_best_plan_of_the_progress_stream_never_goes_down(markets: int) -> None:
+    raw = generate_scenario(markets, 10, 1, time_limit=20)
+    events: list[Any] = []
+    res = solve_scenario(raw, time_limit=4, on_progress=events.append)
+    known = [e.objective for e in events if e.objective is not None]
+    assert known and known == sorted(known)
+    assert events[0].head_start
+    assert res.objective_value is not None and res.objective_value >= known[-1] - 1e-6 * abs(known[-1])
+    for e in events:  # every reported gap is the gap of the reported plan against the reported bound
+        if e.objective is not None and e.best_bound is not None and e.gap is not None:
+            assert e.gap == pytest.approx((e.best_bound - e.objective) / abs(e.objective), rel=1e-6, abs=1e-9)
