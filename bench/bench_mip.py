@@ -332,8 +332,11 @@ def report(rows: list[dict[str, Any]], info: dict[str, str], command: str, args:
         "",
         "How to read it:",
         "",
-        "* Times are seconds of the solve, counted from the start of the HiGHS run (the progress clock; "
-        "build and transfer come before it and are in the last table).",
+        "* Times are seconds of the solve, counted from its start: the head start (docs/model.md §6.2), "
+        "then the HiGHS run (the progress clock; build and transfer come before it and are in the last table)."
+        + (" This run is HiGHS alone (`--no-head-start`)." if getattr(args, "no_head_start", False) else
+           " The head start's plans are events too (the first plan, usually); from 2,000 integer columns "
+           "HiGHS is not handed them, and events report the better of its plan and the head start's."),
         "* *primal* = |best known − incumbent| / max(1, |best known|) against the best known objective "
         f"of the instance (`{best_path.name}`, after this run's update"
         + (", not updated: `--no-update`" if args.no_update else "") + "); "
@@ -343,9 +346,9 @@ def report(rows: list[dict[str, Any]], info: dict[str, str], command: str, args:
         "beyond the time limit. A 60 s mark with a 60 s limit is the last event before the limit (the "
         "final columns show the end). HiGHS calls back only between units of work, so during long LP "
         "solves (root of the big models) there are no events and a mark shows the state of the last one.",
-        "* *root bound* = the first finite dual bound any event reports (HiGHS reports no bound "
-        "before it has solved the root LP; the first one comes with nodes = 0, i.e. the root LP bound "
-        "as HiGHS has it at that moment, after presolve); *bound leaving the root* = the bound of the "
+        "* *root bound* = the first finite dual bound any event reports: with the head start, the "
+        "LP relaxation's optimum it solved; without, HiGHS's root LP bound after presolve (HiGHS reports "
+        "no bound before it has solved the root LP; the first one comes with nodes = 0); *bound leaving the root* = the bound of the "
         "last event with nodes = 0 when later events show nodes > 0 (the root bound after cuts and "
         "heuristics); *still at the root* = HiGHS never left the root node within the limit.",
         "* *t(dual ≤ …)* = first event whose reported gap is at most 1 % / the scenario's mip_rel_gap "
@@ -445,8 +448,10 @@ def main(argv: list[str] | None = None) -> int:
     text = report(rows, info, command, args, best_path)
     out.write_text(text, encoding="utf-8")
     out.with_suffix(".json").write_text(json.dumps({
-        "command": command, "machine": info, "marks_seconds": list(MARKS), "family": args.family, "generator_options": FAMILIES[args.family],
-        "event_columns": ["elapsed_seconds", "kind (h=heartbeat, i=incumbent)", "objective", "best_bound", "gap", "nodes"],
+        "command": command, "machine": info, "marks_seconds": list(MARKS),
+        "family": args.family, "generator_options": FAMILIES[args.family], "head_start": not args.no_head_start,
+        "event_columns": ["elapsed_seconds", "kind (h=heartbeat, i=incumbent, s=head start plan)", "objective",
+                          "best_bound", "gap", "nodes"],
         "rows": rows}, indent=1) + "\n", encoding="utf-8")
     print(text)
     return 0
