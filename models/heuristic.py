@@ -50,6 +50,10 @@ LP_GUIDANCE_MAX_NONZEROS = 4_000_000  # above this the LP relaxation is not solv
 DENSITY_ROUNDS = 2  # greedy orders by resource density, when the LP relaxation was not solved
 LP_SHARE = 0.4  # at most this share of the head start's time for the LP relaxation
 SEARCH_SHARE = 0.15  # of what is left after the greedy: ejection and local search
+# ... when sub-MIPs follow: they do the same work better (2,000 markets: the local search took
+# 2.1 s for +0.4 %, the sub-MIP after it 5.2 s for +4.6 %)
+SEARCH_SHARE_BEFORE_SUB_MIPS = 0.03
+SUB_MIP_GAP = 5e-4  # a sub-MIP stops within this gap of its own bound: the full model's search goes on
 LP_POSITIVE = 1e-6  # an LP value above this counts as "used by the LP"
 RESTRICTED_FIRST_SHARE = 0.5  # of the time left: the sub-MIP on the LP's columns (the rest: its markets)
 MIN_SUB_MIP_SECONDS = 0.05
@@ -485,8 +489,11 @@ def head_start(am: AllocationModel, time_budget: float, *, rows: RowSet | None =
             weights = weights * (1.0 + np.clip(s.act / bound, 0.0, 1.0) ** 4)
     if best is None:
         return None
+    if on_plan is not None:  # the greedy's plan at once: a user sees a plan while the search goes on
+        on_plan(HeadStart(best[0], best[1], clock.elapsed(), lp_bound, list(steps)))
     s = best[2]
-    search_deadline = time.perf_counter() + SEARCH_SHARE * max(clock.left(), 0.0)
+    share = SEARCH_SHARE_BEFORE_SUB_MIPS if sub_mips and lp is not None else SEARCH_SHARE
+    search_deadline = time.perf_counter() + share * max(clock.left(), 0.0)
 
     def halt() -> bool:
         return time.perf_counter() >= search_deadline or (should_stop is not None and should_stop())
@@ -503,7 +510,7 @@ def head_start(am: AllocationModel, time_budget: float, *, rows: RowSet | None =
             best = (finished[0], finished[1], s)
         steps.append((f"local search ({moves} moves)", best[1], clock.elapsed()))
     plan = HeadStart(best[0], best[1], clock.elapsed(), lp_bound, steps)
-    if on_plan is not None:
+    if on_plan is not None and moves:
         on_plan(plan)
     if lp is None or clock.over or not sub_mips:
         return plan
@@ -585,7 +592,7 @@ class _SubMip:
         row_pos = np.full(len(rows), -1, dtype=np.int64)
         row_pos[used] = np.arange(used.size)
         h = new_highs()
-        h.setOptionValue("mip_rel_gap", 1e-4)
+        h.setOptionValue("mip_rel_gap", SUB_MIP_GAP)
         h.setOptionValue("time_limit", float(time_limit))
         lo = rows.lb[used] - act[used]
         hi = rows.ub[used] - act[used]
