@@ -170,6 +170,9 @@ def test_the_objective_self_check_reports_the_plans_own_objective() -> None:
     _check_objective(am, out)
     assert out.objective_value == pytest.approx(plan.objective, rel=1e-12)
     assert "HiGHS reported objective" in out.message
+    res = extract_result(am, out, time.perf_counter())  # the note reaches the result a user reads
+    assert res.message.startswith("stopped by a limit") and "HiGHS reported objective" in res.message
+    assert res.objective_value == pytest.approx(plan.objective, rel=1e-12)
 
 
 # ----------------------------------------------------------------------------- in the solve
