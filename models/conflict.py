@@ -59,6 +59,7 @@ import numpy as np
 
 from .formulation import AllocationModel, Row
 from .highs_start import new_highs, offered_start
+from .rowset import column_bounds
 from .result import Infeasibility, Relaxation
 from .scenario import Scenario
 
@@ -125,17 +126,8 @@ class _ElasticModel:
     def __init__(self, am: AllocationModel, clock: _Clock):
         self.am, self.clock = am, clock
         self.rows: list[Row] = am.rows
-        lay = am.layout
-        self.n = n = lay.size
-        lb, ub = np.zeros(n), np.zeros(n)
-        ub[:lay.n_x] = 1.0
-        ub[lay.y_offset:lay.n_offset] = lay.y_width
-        ub[lay.n_offset:lay.n_offset + lay.n_market.size] = lay.n_max
-        if lay.eta_index is not None:
-            lb[lay.eta_index], ub[lay.eta_index] = -INF, INF
-            ub[lay.u_index] = INF
-        self.col_lb, self.col_ub = lb, ub
-        self.integer = np.r_[np.arange(lay.n_x), lay.n_offset + np.arange(lay.n_market.size)].astype(np.int32)
+        self.n = n = am.layout.size
+        self.col_lb, self.col_ub, self.integer = column_bounds(am)  # ±inf is HiGHS's infinity too
         self.row_lb = np.array([-INF if r.lb is None else r.lb for r in self.rows], dtype=float)
         self.row_ub = np.array([INF if r.ub is None else r.ub for r in self.rows], dtype=float)
         self.relaxable = [k for k, r in enumerate(self.rows) if r.family in RELAXABLE_FAMILIES]

@@ -116,6 +116,11 @@ class VariableLayout:
     def integer_count(self) -> int:
         return self.n_x + int(self.n_market.size)
 
+    @property
+    def integer_index(self) -> np.ndarray:
+        """Positions of the integer variables: the entry columns x and the growth hires n."""
+        return np.r_[np.arange(self.n_x), self.n_offset + np.arange(self.n_market.size)].astype(np.int32)
+
     def same_structure(self, other: VariableLayout) -> bool:
         """The same variables in the same places (bounds and return rates may differ)."""
         return (self.n_x == other.n_x and self.n_scenarios == other.n_scenarios

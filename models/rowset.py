@@ -117,8 +117,7 @@ def column_bounds(am: AllocationModel) -> tuple[np.ndarray, np.ndarray, np.ndarr
     if lay.eta_index is not None:
         lb[lay.eta_index], ub[lay.eta_index] = -np.inf, np.inf
         ub[lay.u_index] = np.inf
-    integer = np.r_[np.arange(lay.n_x), lay.n_offset + np.arange(lay.n_market.size)].astype(np.int32)
-    return lb, ub, integer
+    return lb, ub, lay.integer_index
 
 
 def complete_cvar(am: AllocationModel, v: np.ndarray) -> None:

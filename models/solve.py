@@ -122,7 +122,7 @@ def solve_model(
                 start = head.values
             callbacks.lp_bound = head.lp_bound
             if _proven_by_lp(head, mip_rel_gap) or callbacks.stopped:
-                return _outcome_of_head(am, head, callbacks.stopped, time.perf_counter() - callbacks.started)
+                return _outcome_of_head(head, callbacks.stopped, time.perf_counter() - callbacks.started)
     spent = time.perf_counter() - callbacks.started
     opt = _solver_for(am, fast_path)
 
@@ -189,11 +189,11 @@ def _proven_by_lp(head: Any, mip_rel_gap: float) -> bool:
 
 
 def _gap(objective: float, bound: float) -> float:
-    """HiGHS's relative gap: (bound − objective) / max(|objective|, 1e-?) for a maximization."""
+    """HiGHS's relative gap for a maximization: (bound − objective) / max(|objective|, 1e-9), at least 0."""
     return max(bound - objective, 0.0) / max(abs(objective), 1e-9)
 
 
-def _outcome_of_head(am: AllocationModel, head: Any, stopped: bool, seconds: float) -> SolveOutcome:
+def _outcome_of_head(head: Any, stopped: bool, seconds: float) -> SolveOutcome:
     """The outcome when HiGHS was not run: the LP bound proved the plan, or a cancel came first."""
     bound = head.lp_bound
     gap = _gap(head.objective, bound) if bound is not None else None
@@ -238,8 +238,7 @@ def _check_objective(am: AllocationModel, out: SolveOutcome) -> None:
     OBJECTIVE_SELF_CHECK (relative) is logged and named in the outcome's message (a starting
     solution once made HiGHS report an objective its plan did not have: see .highs_start)."""
     assert out.values is not None and out.objective_value is not None
-    lay = am.layout
-    integers = np.r_[np.arange(lay.n_x), lay.n_offset + np.arange(lay.n_market.size)]
+    integers = am.layout.integer_index
     out.values[integers] = np.round(out.values[integers])  # the plan: whole decisions, not 0.9999999
     own = float(am.objective_coef @ out.values + am.objective_constant)
     if abs(own - out.objective_value) > OBJECTIVE_SELF_CHECK * max(1.0, abs(own)):
