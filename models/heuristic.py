@@ -86,8 +86,6 @@ class _Search:
         self.n_vars = lay.size
         self.indptr, self.indices, self.data = rows.by_column(lay.size)
         self.obj = am.objective_coef
-        self.relaxed = np.zeros(len(rows), dtype=bool)
-        self.lb, self.ub = rows.lb, rows.ub
         self.relax(DEFERRED_FAMILIES + relaxed)
         bound = np.maximum(np.abs(np.where(np.isfinite(self.ub), self.ub, 0.0)),
                            np.abs(np.where(np.isfinite(self.lb), self.lb, 0.0)))
@@ -100,10 +98,10 @@ class _Search:
         self.locked = np.zeros(am.columns.N, dtype=bool)  # committed markets: never moved
 
     def relax(self, families: tuple[str, ...]) -> None:
-        """Leave these families out of the move checks (until :meth:`enforce`)."""
-        self.relaxed = np.isin(self.families, families)
-        self.lb = np.where(self.relaxed, -np.inf, self.rows.lb)
-        self.ub = np.where(self.relaxed, np.inf, self.rows.ub)
+        """Check every row except these families' (their bounds set to ±inf) from now on."""
+        relaxed = np.isin(self.families, families)
+        self.lb = np.where(relaxed, -np.inf, self.rows.lb)
+        self.ub = np.where(relaxed, np.inf, self.rows.ub)
 
     def violated(self) -> np.ndarray:
         """Rows (of those checked) whose activity is outside their bounds."""
@@ -378,11 +376,7 @@ def lp_relaxation(am: AllocationModel, rows: RowSet, time_limit: float,
 
     h = _highs_model(am, rows, integer=False)
     h.setOptionValue("time_limit", max(time_limit, 0.01))
-    if should_stop is not None:
-        def poll(e: Any) -> None:
-            if should_stop():
-                e.interrupt()
-        h.cbSimplexInterrupt.subscribe(poll)
+    _interrupt_when(h.cbSimplexInterrupt, should_stop)
     h.run()
     if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
         return None
@@ -391,14 +385,23 @@ def lp_relaxation(am: AllocationModel, rows: RowSet, time_limit: float,
             float(h.getInfo().objective_function_value) + am.objective_constant)
 
 
+def _interrupt_when(callback: Any, should_stop: Callable[[], bool] | None) -> None:
+    """Interrupt the run of this HiGHS callback's instance when ``should_stop`` says so (a cancel)."""
+    if should_stop is None:
+        return
+
+    def poll(e: Any) -> None:
+        if should_stop():
+            e.interrupt()
+    callback.subscribe(poll)
+
+
 def _highs_model(am: AllocationModel, rows: RowSet, integer: bool) -> Any:
     """The model in a fresh highspy instance (maximize the §2.6 objective, without its constant)."""
     import highspy
 
     h = new_highs()
-    lb, ub, integers = column_bounds(am)
-    inf = highspy.kHighsInf
-    lb, ub = np.where(np.isfinite(lb), lb, -inf), np.where(np.isfinite(ub), ub, inf)
+    lb, ub, integers = column_bounds(am)  # ±inf is HiGHS's infinity (highspy.kHighsInf == inf)
     n = lb.size
     h.addVars(n, lb, ub)
     h.changeColsCost(n, np.arange(n, dtype=np.int32), np.asarray(am.objective_coef, dtype=float))
@@ -407,8 +410,8 @@ def _highs_model(am: AllocationModel, rows: RowSet, integer: bool) -> Any:
         h.changeColsIntegrality(integers.size, integers, np.full(integers.size, highspy.HighsVarType.kInteger))
     if len(rows):
         starts = rows.starts.astype(np.int32)
-        h.addRows(len(rows), np.where(np.isfinite(rows.lb), rows.lb, -inf), np.where(np.isfinite(rows.ub), rows.ub, inf),
-                  int(rows.idx.size), starts, rows.idx.astype(np.int32), rows.coef.astype(float))
+        h.addRows(len(rows), rows.lb, rows.ub, int(rows.idx.size), starts, rows.idx.astype(np.int32),
+                  rows.coef.astype(float))
     return h
 
 
@@ -564,8 +567,6 @@ class _SubMip:
     model. Returns a checked plan of the whole model, or None."""
 
     def __init__(self, am: AllocationModel, rows: RowSet, should_stop: Callable[[], bool] | None):
-        import highspy
-
         self.am, self.rows, self.should_stop = am, rows, should_stop
         n = am.layout.size
         self.indptr, self.indices, self.data = rows.by_column(n)
@@ -573,7 +574,6 @@ class _SubMip:
         self.lb, self.ub = lb, ub
         self.is_integer = np.zeros(n, dtype=bool)
         self.is_integer[integers] = True
-        self.inf = highspy.kHighsInf
 
     def solve(self, free: np.ndarray, start: np.ndarray, time_limit: float) -> tuple[np.ndarray, float] | None:
         """``free``: a boolean mask over the variables; the others are held at ``start``."""
@@ -594,28 +594,18 @@ class _SubMip:
         h = new_highs()
         h.setOptionValue("mip_rel_gap", SUB_MIP_GAP)
         h.setOptionValue("time_limit", float(time_limit))
-        lo = rows.lb[used] - act[used]
-        hi = rows.ub[used] - act[used]
-        h.addRows(used.size, np.where(np.isfinite(lo), lo, -self.inf), np.where(np.isfinite(hi), hi, self.inf),
+        h.addRows(used.size, rows.lb[used] - act[used], rows.ub[used] - act[used],  # ±inf stays ±inf
                   0, np.zeros(used.size, dtype=np.int32), np.zeros(0, dtype=np.int32), np.zeros(0))
         starts = np.zeros(cols.size, dtype=np.int32)
         if cols.size > 1:
             starts[1:] = np.cumsum(counts)[:-1]
-        clb, cub = self.lb[cols], self.ub[cols]
-        h.addCols(cols.size, np.asarray(self.am.objective_coef[cols], dtype=float),
-                  np.where(np.isfinite(clb), clb, -self.inf), np.where(np.isfinite(cub), cub, self.inf),
+        h.addCols(cols.size, np.asarray(self.am.objective_coef[cols], dtype=float), self.lb[cols], self.ub[cols],
                   int(take.size), starts, row_pos[entry_rows].astype(np.int32), self.data[take].astype(float))
         h.changeObjectiveSense(highspy.ObjSense.kMaximize)
         ints = np.nonzero(self.is_integer[cols])[0].astype(np.int32)
         if ints.size:
             h.changeColsIntegrality(ints.size, ints, np.full(ints.size, highspy.HighsVarType.kInteger))
-        if self.should_stop is not None:
-            should_stop = self.should_stop
-
-            def poll(e: Any) -> None:
-                if should_stop():
-                    e.interrupt()
-            h.cbMipInterrupt.subscribe(poll)
+        _interrupt_when(h.cbMipInterrupt, self.should_stop)
         with offered_start(h, start[cols]):  # a full vector of the sub-model (see .highs_start)
             h.run()
         if int(h.getInfo().primal_solution_status) != 2:
