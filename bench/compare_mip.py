@@ -25,16 +25,12 @@ PAIRS = ["results/mip_yearly_before.json:results/mip_yearly.json",
          "results/mip_levers_before.json:results/mip_levers.json"]
 
 
-def _pct(x: float | None) -> str:
-    return B._pct(x)
-
-
 def _row(label: str, before: dict[str, Any] | None, after: dict[str, Any] | None) -> str:
     def mark(s: dict[str, Any] | None, t: str, key: str) -> str:
         if s is None:
             return "n/a"
         m = s["marks"].get(t)
-        return "-" if m is None else _pct(m.get(key))
+        return "-" if m is None else B._pct(m.get(key))
 
     def time_to(s: dict[str, Any] | None, key: str) -> str:
         return "n/a" if s is None else B._s(s.get(key))
