@@ -35,6 +35,7 @@ LARGE_MODEL_INTEGERS = 10_000
 PRESOLVE_OFF_LARGE = 0x18000  # HiGHS presolve rule bits: probing | enumeration
 HEAD_START_SHARE = 0.1  # of the time limit, for the head start of a small model (greedy + local search)
 HEAD_START_SHARE_LARGE = 0.4  # ... of a large model (and the restricted sub-MIPs)
+SMALL_MODEL_INTEGERS = 1_000  # below this HiGHS's RINS and RENS sub-MIPs are off (see _solve_options)
 OFFER_START_MAX_INTEGERS = 2_000  # below this the head start's plan is HiGHS's starting solution
 # ... but no more than this: HiGHS's own search does better after it (2,000 markets: the head
 # start's fix-and-optimize added 0.003-0.004 % between 9 and 15 s; HiGHS from scratch, given
@@ -358,6 +359,16 @@ def _solve_options(am: AllocationModel, time_limit: float, mip_rel_gap: float, t
     # 2.90 s against 4.55 / 3.63 s; yearly-20-s1 1.02 / 1.09 s against 1.71 / 1.57 s; yearly-50-s1
     # 3.32 / 3.82 s against 4.33 / 4.39 s (docs/model.md §6.3; the instances of bench/bench_mip.py).
     options: dict[str, Any] = {"mip_allow_restart": False}
+    if am.integer_count < SMALL_MODEL_INTEGERS:
+        # RINS and RENS off on small models: the head start's plan is HiGHS's start, and the 13
+        # sub-MIPs these two run at the root take half of the built-in example's 0.66 s. Measured
+        # (service path, one thread, time to the 1e-4 gap, on / off): below 1,000 integer columns
+        # faster on all five instances (example 0.67 / 0.49 s, yearly-20-s0 2.68 / 2.02, yearly-20-s1
+        # 0.82 / 0.60, gen-20-s0 0.79 / 0.64, gen-20-s1 0.49 / 0.49); at 50 markets (1,161-1,234
+        # integers) mixed: gen-50-s0 10.3 / 12.0 s, yearly-50-s0 gap after 10 s 1.69 / 1.81 %,
+        # yearly-50-s1 3.41 / 3.26 s, gen-50-s1 2.47 / 1.86 s; so they stay on there (§6.3).
+        options["mip_heuristic_run_rins"] = False
+        options["mip_heuristic_run_rens"] = False
     if am.integer_count >= LARGE_MODEL_INTEGERS:
         # HiGHS presolve's probing + enumeration rules take minutes on large models and ignore the
         # time limit meanwhile (1000 markets: ~16 s, 2000: ~87 s, no plan within 60 s); switched
