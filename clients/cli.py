@@ -238,7 +238,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from lepton_alloc.server.config import load_config
 
     overrides = {k: getattr(args, k) for k in ("address", "workers", "queue_size", "max_time_limit",
-                                               "database", "metrics_port", "grace")}
+                                               "database", "metrics_port", "grace", "sweep_executor", "ray_actors")}
     cfg = load_config(args.config, overrides)
     return serve_forever(cfg)
 
@@ -520,6 +520,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--metrics-port", dest="metrics_port", type=int, default=None,
                    help="Prometheus metrics HTTP port, 0 = off (env LEPTON_METRICS_PORT)")
     s.add_argument("--grace", type=float, default=None, help="graceful-shutdown grace period, seconds")
+    s.add_argument("--sweep-executor", dest="sweep_executor", default=None,
+                   help="where sweep variants run: ray://HOST:PORT (a Ray cluster), auto, or local (a Ray runtime "
+                        "here); default the worker pool (env LEPTON_SWEEP_EXECUTOR)")
+    s.add_argument("--ray-actors", dest="ray_actors", type=int, default=None,
+                   help="with a Ray sweep executor: actors, each keeping a model warm (env LEPTON_RAY_ACTORS)")
     s.set_defaults(func=cmd_serve)
 
     s = sub.add_parser("demo", help="start a local server, solve the built-in example, print the allocation")
@@ -571,6 +576,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--json", action="store_true")
     server_opt(s, True)
     s.set_defaults(func=cmd_scenarios)
+    from .sweep_cli import register as register_sweep
+
+    register_sweep(sub)
     from .batch import register as register_batch
 
     register_batch(sub)

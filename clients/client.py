@@ -34,6 +34,7 @@ from lepton_alloc.models.compare import Comparison
 from lepton_alloc.models.result import Result
 from lepton_alloc.models.scenario import FieldViolation, Scenario, parse_scenario
 from lepton_alloc.models.status import JobState, Progress
+from lepton_alloc.models.sweep import RobustCheck, SweepSpec, SweepSummary, VariantResult
 from lepton_alloc.proto import adapter
 from lepton_alloc.proto.lepton.allocation.v1 import allocation_service_pb2 as svc
 from lepton_alloc.proto.lepton.allocation.v1 import allocation_service_pb2_grpc as svc_grpc
@@ -104,6 +105,7 @@ class JobInfo:
     error: str
     last_progress: Progress | None
     history: list[tuple[JobState, float, str]] = field(default_factory=list)  # (state, when, why)
+    kind: str = "solve"  # "solve" | "sweep"
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -171,7 +173,84 @@ def job_from_proto(j: Any) -> JobInfo:
         last_progress=adapter.progress_from_proto(j.last_progress) if j.HasField("last_progress") else None,
         history=[(adapter.job_state_from_proto(h.state) or JobState.QUEUED, ts(h.change_time) or 0.0, h.message)
                  for h in j.history],
+        kind="sweep" if j.kind == job_pb2.JOB_KIND_SWEEP else "solve",
     )
+
+
+@dataclass
+class SweepEvent:
+    """One event of a sweep stream: ``kind`` is state, variant, robust, summary or done."""
+
+    kind: str
+    done: int  # variants answered so far (the base included)
+    total: int  # variants in the sweep (the base included)
+    job_id: str = ""
+    state: JobState | None = None
+    variant: VariantResult | None = None
+    check: RobustCheck | None = None
+    summary: SweepSummary | None = None
+    job: JobInfo | None = None
+
+
+def sweep_event_from_proto(resp: Any) -> SweepEvent:
+    ev = resp.event
+    which = ev.WhichOneof("event")
+    out = SweepEvent({"state_change": "state", "variant": "variant", "robust_check": "robust", "summary": "summary"}
+                     .get(which or "", "done"), ev.variants_done, ev.variants_total, ev.job_id)
+    if which == "state_change":
+        out.state = adapter.job_state_from_proto(ev.state_change.state)
+    elif which == "variant":
+        out.variant = adapter.variant_from_proto(ev.variant)
+    elif which == "robust_check":
+        out.check = adapter.robust_check_from_proto(ev.robust_check)
+    elif which == "summary":
+        out.summary = adapter.summary_from_proto(ev.summary)
+    else:
+        out.job = job_from_proto(ev.job)
+        out.state = out.job.state
+    return out
+
+
+@dataclass
+class SweepInfo:
+    """A sweep job and its answers: every variant (by index), the robust plan's evaluation and
+    the summary (None until it ends)."""
+
+    job: JobInfo
+    spec: dict[str, Any]
+    total: int
+    done: int
+    variants: list[VariantResult]
+    summary: SweepSummary | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"job": self.job.to_dict(), "sweep": self.spec, "variants_total": self.total, "variants_done": self.done,
+                "variants": [v.to_dict() for v in self.variants],
+                "summary": self.summary.to_dict() if self.summary else None}
+
+
+def _sweep_page_from_proto(r: Any) -> tuple[SweepInfo, str]:
+    checks = [adapter.robust_check_from_proto(c) for c in r.robust_checks]
+    summary = adapter.summary_from_proto(r.summary, checks) if r.HasField("summary") else None
+    from google.protobuf.json_format import MessageToDict
+
+    spec = MessageToDict(r.sweep, preserving_proto_field_name=True)
+    return SweepInfo(job_from_proto(r.job), spec, r.variants_total, r.variants_done,
+                     [adapter.variant_from_proto(v) for v in r.variants], summary), r.next_page_token
+
+
+def _sweep_source(req: Any, sweep: SweepSpec | dict[str, Any] | str) -> Any:
+    """A sweep as a message (a validated SweepSpec) or as a document (a dict or a file's text),
+    which the server validates against the base scenario, naming unknown keys."""
+    import json
+
+    if isinstance(sweep, SweepSpec):
+        req.sweep.CopyFrom(adapter.sweep_to_proto(sweep))
+    elif isinstance(sweep, dict):
+        req.sweep_document = json.dumps(sweep)
+    else:
+        req.sweep_document = sweep
+    return req
 
 
 def stored_from_proto(s: Any) -> StoredScenarioInfo:
@@ -288,6 +367,23 @@ class _Api:
                       scenario, document, scenario_name, revision)
         return self._run(_Call("SubmitSolve", req, bool(request_id),
                                lambda r: self._job_handle(job_from_proto(r.job)), timeout, list(metadata or [])))
+
+    def submit_sweep(self, sweep: SweepSpec | dict[str, Any] | str, scenario: Scenario | dict[str, Any] | None = None, *,
+                     document: str | None = None, scenario_name: str | None = None, revision: int | None = None,
+                     request_id: str = "", timeout: float | None = None) -> JobInfo:
+        """Queue a sweep (docs/model.md §7) of a base scenario (``scenario``, ``document`` or
+        ``scenario_name``); ``sweep`` is a SweepSpec, a dict of its fields or a sweep file's text.
+        Returns the sweep job; follow it with ``watch_sweep`` or read it with ``get_sweep``."""
+        req = _sweep_source(_source(svc.SubmitSweepRequest(request_id=request_id), scenario, document, scenario_name,
+                                    revision), sweep)
+        return self._run(_Call("SubmitSweep", req, bool(request_id), lambda r: job_from_proto(r.job), timeout))
+
+    def get_sweep_page(self, job_id: str, *, page_size: int = 1000, page_token: str = "",
+                       timeout: float | None = None) -> tuple[SweepInfo, str]:
+        """One page of a sweep's variants (by index) with its job, robust checks and summary;
+        (sweep, next_page_token)."""
+        req = svc.GetSweepRequest(job_id=job_id, page_size=page_size, page_token=page_token)
+        return self._run(_Call("GetSweep", req, True, _sweep_page_from_proto, timeout))
 
     def get_job(self, job_id: str, *, timeout: float | None = None) -> JobInfo:
         """The job's current state, last progress and, once ended, its result."""
@@ -414,6 +510,37 @@ class AllocationClient(_Api):
                 yield event_from_proto(resp)
         except grpc.RpcError as err:
             raise AllocationError.from_rpc_error(err) from None
+
+    def sweep(self, sweep: SweepSpec | dict[str, Any] | str, scenario: Scenario | dict[str, Any] | None = None, *,
+              document: str | None = None, scenario_name: str | None = None, revision: int | None = None,
+              request_id: str = "", timeout: float | None = None) -> Iterator[SweepEvent]:
+        """Queue a sweep and stream its events (``Sweep``): state, each variant's answer as it
+        ends, the robust plan's evaluation, the summary, then ``done``. Every event carries the
+        sweep's ``job_id``. The job outlives the stream: ``cancel(job_id)`` stops it,
+        ``watch_sweep(job_id)`` re-attaches."""
+        req = _sweep_source(_source(svc.SweepRequest(request_id=request_id), scenario, document, scenario_name,
+                                    revision), sweep)
+        try:
+            for resp in self._stub.Sweep(req, timeout=timeout, metadata=self.metadata):
+                yield sweep_event_from_proto(resp)
+        except grpc.RpcError as err:
+            raise AllocationError.from_rpc_error(err) from None
+
+    def watch_sweep(self, job_id: str, *, timeout: float | None = None) -> Iterator[SweepEvent]:
+        """A sweep's answers so far, then live ones, the summary and ``done``."""
+        try:
+            for resp in self._stub.WatchSweep(svc.WatchSweepRequest(job_id=job_id), timeout=timeout, metadata=self.metadata):
+                yield sweep_event_from_proto(resp)
+        except grpc.RpcError as err:
+            raise AllocationError.from_rpc_error(err) from None
+
+    def get_sweep(self, job_id: str, *, timeout: float | None = None) -> SweepInfo:
+        """A sweep job with every variant's answer (all pages), the robust checks and the summary."""
+        info, token = self.get_sweep_page(job_id, timeout=timeout)
+        while token:
+            more, token = self.get_sweep_page(job_id, page_token=token, timeout=timeout)
+            info.variants += more.variants
+        return info
 
     def job(self, job_id: str) -> JobHandle:
         """A handle of an existing job."""

@@ -48,15 +48,17 @@ EXPLAIN_INFEASIBLE_SECONDS = 30.0  # default time for finding why a scenario is 
 
 
 def extract_result(am: AllocationModel, out: SolveOutcome, started: float | None = None, *,
-                   explain_seconds: float = EXPLAIN_INFEASIBLE_SECONDS) -> Result:
+                   explain_seconds: float = EXPLAIN_INFEASIBLE_SECONDS, explain: bool = True) -> Result:
     """Turn solution arrays into the typed :class:`Result` (decisions, breakdowns, KPIs) and
     explain it: limits and the objective's parts for a plan, the conflict for an infeasible
-    scenario (at most ``explain_seconds`` of extra solves)."""
+    scenario (at most ``explain_seconds`` of extra solves). ``explain`` False skips the plan's
+    explanation (a sweep's variants: decisions and KPIs only)."""
     with paused_gc():  # a collection now would rescan the whole built model (~0.5 s at 2000 markets)
-        return _extract_result(am, out, started, explain_seconds)
+        return _extract_result(am, out, started, explain_seconds, explain)
 
 
-def _extract_result(am: AllocationModel, out: SolveOutcome, started: float | None, explain_seconds: float) -> Result:
+def _extract_result(am: AllocationModel, out: SolveOutcome, started: float | None, explain_seconds: float,
+                    explain: bool = True) -> Result:
     t0 = time.perf_counter()
     sc, col, ma = am.scenario, am.columns, am.markets
     T = sc.horizon_years
@@ -171,6 +173,9 @@ def _extract_result(am: AllocationModel, out: SolveOutcome, started: float | Non
         final_year_contribution=float(am.final_contribution_coef @ v),
     )
     timings.extraction_seconds = time.perf_counter() - t0
+    if not explain:
+        timings.total_seconds = _total(timings, started)
+        return Result(markets=markets, years=totals, kpis=kpis, **base)
     explanation = explain_plan(am, out)  # limits and what they are worth, the objective's parts (§3)
     timings.explanation_seconds = explanation.seconds
     timings.total_seconds = _total(timings, started)

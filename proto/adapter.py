@@ -61,7 +61,7 @@ from lepton_alloc.models.scenario import (
 )
 from lepton_alloc.models.status import JobState, Progress, ProgressKind, SolveStatus
 
-from .lepton.allocation.v1 import job_pb2, result_pb2, scenario_pb2
+from .lepton.allocation.v1 import job_pb2, result_pb2, scenario_pb2, sweep_pb2
 
 __all__ = [
     "bad_request_to_violations", "job_state_from_proto", "job_state_to_proto", "progress_from_proto",
@@ -532,3 +532,100 @@ def comparison_from_proto(msg: Any) -> Comparison:
         limits=[LimitChange(lim.name, json.loads(lim.a), json.loads(lim.b), _optional(lim, "delta")) for lim in msg.limits],
         notes=list(msg.notes),
     )
+
+
+# ============================================================================ sweeps (docs/model.md §7)
+
+
+def sweep_data(msg: sweep_pb2.SweepSpec) -> dict[str, Any]:
+    """The plain data of a sweep request, as a sweep document with the same content would hold:
+    enums as their words (``SWEEP_CHANGE_SCALE`` -> ``scale``), an enum left unspecified as its
+    name, so validation names the field instead of taking a default."""
+    return scenario_data(msg)
+
+
+def sweep_from_proto(msg: sweep_pb2.SweepSpec, base: Scenario) -> Any:
+    """Validate a SweepSpec against its base scenario; ``ScenarioError`` with ``sweep.``-prefixed
+    field paths (the request's)."""
+    from lepton_alloc.models.sweep import parse_sweep
+
+    return parse_sweep(sweep_data(msg), base, prefix="sweep.")
+
+
+def sweep_to_proto(spec: Any) -> sweep_pb2.SweepSpec:
+    msg = sweep_pb2.SweepSpec()
+    _fill(msg, spec.to_dict())
+    return msg
+
+
+def _entry_to_proto(e: Any) -> sweep_pb2.SweepEntry:
+    return sweep_pb2.SweepEntry(market_id=e.market_id, mode=_MODE_TO_PB[Mode(e.mode)], year=e.year)
+
+
+def _entry_from_proto(m: sweep_pb2.SweepEntry) -> Any:
+    from lepton_alloc.models.sweep import Entry
+
+    return Entry(m.market_id, _PB_TO_MODE[m.mode].value, m.year)
+
+
+def _status_word_to_proto(word: str) -> int:
+    """A variant's status word; ``invalid`` and ``error`` (no solve ran) are SOLVE_STATUS_UNSPECIFIED."""
+    try:
+        return _STATUS_TO_PB[SolveStatus(word)]
+    except ValueError:
+        return result_pb2.SOLVE_STATUS_UNSPECIFIED
+
+
+def variant_to_proto(r: Any) -> sweep_pb2.VariantResult:
+    return sweep_pb2.VariantResult(
+        index=r.index, label=r.label, status=_status_word_to_proto(r.status), invalid=r.status == "invalid",
+        objective_value=r.objective_value, best_bound=r.best_bound, gap=r.gap, expected_npv=r.expected_npv,
+        cvar=r.cvar, total_spend=r.total_spend, markets_entered=r.markets_entered,
+        entries=[_entry_to_proto(e) for e in r.entries], warm=r.warm, seconds=r.seconds, message=r.message)
+
+
+def variant_from_proto(m: sweep_pb2.VariantResult) -> Any:
+    from lepton_alloc.models.sweep import VariantResult
+
+    status = _PB_TO_STATUS[m.status].value if m.status in _PB_TO_STATUS else ("invalid" if m.invalid else "error")
+    return VariantResult(
+        m.index, m.label, status, *(_optional(m, n) for n in ("objective_value", "best_bound", "gap", "expected_npv",
+                                                             "cvar", "total_spend")),
+        m.markets_entered, [_entry_from_proto(e) for e in m.entries], m.warm, m.seconds, m.message)
+
+
+def robust_check_to_proto(c: Any) -> sweep_pb2.RobustCheck:
+    return sweep_pb2.RobustCheck(index=c.index, status=_status_word_to_proto(c.status), objective_value=c.objective_value,
+                                 regret=c.regret, message=c.message)
+
+
+def robust_check_from_proto(m: sweep_pb2.RobustCheck) -> Any:
+    from lepton_alloc.models.sweep import RobustCheck
+
+    status = _PB_TO_STATUS[m.status].value if m.status in _PB_TO_STATUS else "invalid"
+    return RobustCheck(m.index, status, _optional(m, "objective_value"), _optional(m, "regret"), m.message)
+
+
+def summary_to_proto(s: Any) -> sweep_pb2.SweepSummary:
+    return sweep_pb2.SweepSummary(
+        variants=s.variants, with_plan=s.with_plan, statuses=s.statuses, objective_percentiles=s.objective_percentiles,
+        markets=[sweep_pb2.MarketFrequency(market_id=f.market_id, entered=f.entered, share=f.share, modes=f.modes,
+                                           years={int(y): c for y, c in f.years.items()}) for f in s.markets],
+        changed_variants=s.changed_variants, robust_share=s.robust_share,
+        robust_plan=[_entry_to_proto(e) for e in s.robust_plan], robust_out=s.robust_out, robust_open=s.robust_open,
+        robust_feasible=s.robust_feasible, robust_mean_regret=s.robust_mean_regret,
+        robust_worst_regret=s.robust_worst_regret)
+
+
+def summary_from_proto(m: sweep_pb2.SweepSummary, checks: Iterable[Any] = ()) -> Any:
+    from lepton_alloc.models.sweep import MarketFrequency, SweepSummary
+
+    return SweepSummary(
+        variants=m.variants, with_plan=m.with_plan, statuses=dict(m.statuses),
+        objective_percentiles=dict(m.objective_percentiles),
+        markets=[MarketFrequency(f.market_id, f.entered, f.share, dict(f.modes), dict(sorted(f.years.items())))
+                 for f in m.markets],
+        changed_variants=list(m.changed_variants), robust_share=m.robust_share,
+        robust_plan=[_entry_from_proto(e) for e in m.robust_plan], robust_out=list(m.robust_out),
+        robust_open=list(m.robust_open), robust_checks=list(checks), robust_feasible=m.robust_feasible,
+        robust_mean_regret=_optional(m, "robust_mean_regret"), robust_worst_regret=_optional(m, "robust_worst_regret"))

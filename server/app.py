@@ -101,6 +101,17 @@ def start_server(cfg: ServerConfig) -> RunningServer:
     manager = JobManager(store, pool, queue_size=cfg.queue_size, max_time_limit=cfg.max_time_limit,
                          kill_grace=cfg.kill_grace, min_event_interval=cfg.progress_interval, metrics=metrics)
     manager.start()
+    if cfg.sweep_executor:
+        from .ray_executor import RayExecutor
+
+        try:
+            executor = RayExecutor(cfg.sweep_executor, cfg.ray_actors)
+        except Exception as exc:
+            pool.stop()
+            store.close()
+            raise RuntimeError(f"cannot use the sweep executor {cfg.sweep_executor!r}: {exc}") from None
+        manager.sweep_executor, manager.sweep_executor_name = executor, executor.name
+        log.info("sweeps run on %s", executor.name)
 
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=64, thread_name_prefix="rpc"),

@@ -22,6 +22,8 @@ class ServerConfig:
     kill_grace: float = 1.0  # seconds a solve may take to honour an interrupt before its worker is killed
     progress_interval: float = 0.1  # minimum seconds between progress events to one watcher
     test_hooks: bool = False  # allow debug options (tests only)
+    sweep_executor: str = ""  # where sweep variants run: "" = the worker pool; ray://HOST:PORT, auto or local = Ray
+    ray_actors: int = 2  # with a Ray sweep executor: actors, each keeping one model warm
 
 
 ENV_PREFIX = "LEPTON_"

@@ -29,7 +29,8 @@ from lepton_alloc.models.scenario import Scenario, entry_columns
 from lepton_alloc.models.status import JobState, Progress, SolveStatus
 
 from .store import AuditRecord, JobRecord, Store
-from .workers import ExplainPart, ExplainTask, SolveTask, WorkerPool
+from .sweeps import SweepJobs
+from .workers import ExplainPart, ExplainTask, SolveTask, SweepTask, WorkerPool
 
 log = logging.getLogger("lepton_alloc.jobs")
 
@@ -70,7 +71,7 @@ class JobEventMsg:
 @dataclass
 class _Runtime:
     job_id: str
-    task: SolveTask | ExplainTask
+    task: SolveTask | ExplainTask | SweepTask
     hard_limit: float  # seconds of wall clock before the worker is killed
     cancel: threading.Event = field(default_factory=threading.Event)
     done: threading.Event = field(default_factory=threading.Event)
@@ -80,6 +81,7 @@ class _Runtime:
     pending_progress: Progress | None = None
     part: ExplainPart | None = None  # an explanation chunk's answer
     error: str = ""
+    on_item: Any = None  # a sweep chunk: called with each variant's answer
 
 
 @dataclass
@@ -89,7 +91,7 @@ class SolveOptions:
     debug_ignore_cancel_seconds: float = 0.0
 
 
-class JobManager:
+class JobManager(SweepJobs):
     def __init__(
         self,
         store: Store,
@@ -117,6 +119,11 @@ class JobManager:
         self._draining = False
         self._threads: list[threading.Thread] = []
         self._results: OrderedDict[str, Result] = OrderedDict()  # newest last, bounded
+        self._sweeps = {}
+        # where sweep chunks run: None = this pool (SweepJobs._pool_phase), else an executor's
+        # phase runner with the same signature (server/ray_executor.py)
+        self.sweep_executor: Callable[..., list[str]] | None = None
+        self.sweep_executor_name = "the local worker pool"
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> None:
@@ -130,7 +137,10 @@ class JobManager:
         with self._lock:
             self._draining = True
             runtimes = list(self._runtime.values())
+            sweeps = list(self._sweeps.values())
         deadline = time.monotonic() + grace
+        for sw in sweeps:  # a sweep's answers so far stay stored; the rest is not waited for
+            sw.cancel.set()
         for rt in runtimes:
             rt.done.wait(max(0.0, deadline - time.monotonic()))
         for rt in runtimes:
@@ -138,6 +148,8 @@ class JobManager:
                 rt.cancel.set()
         for rt in runtimes:
             rt.done.wait(self.kill_grace + 2.0)
+        for sw in sweeps:
+            sw.done.wait(self.kill_grace + 5.0)
         for _ in self._threads:
             self._queue.put(None)
 
@@ -216,6 +228,8 @@ class JobManager:
     def cancel(self, job_id: str) -> JobRecord:
         job = self.store.get_job(job_id)  # NotFound propagates
         if job.state.terminal:
+            return job
+        if self.cancel_sweep(job_id):  # its coordinator stops the chunks and ends the job
             return job
         with self._lock:
             rt = self._runtime.get(job_id)
@@ -302,12 +316,15 @@ class JobManager:
                 if self.metrics:
                     self.metrics.queue_depth.set(self._waiting)
             if rt is None or rt.cancel.is_set():
-                if rt is not None and isinstance(rt.task, ExplainTask):
+                if rt is not None and isinstance(rt.task, (ExplainTask, SweepTask)):
                     rt.done.set()
                 continue
             try:
                 if isinstance(rt.task, ExplainTask):
                     self._run_part(worker, rt)
+                    continue
+                if isinstance(rt.task, SweepTask):
+                    self._run_chunk(worker, rt)
                     continue
                 self._run(worker, rt)
             except Exception:  # noqa: BLE001 - a job failure must never stop the dispatcher

@@ -37,9 +37,10 @@ from lepton_alloc.models.status import JobState, Progress
 from lepton_alloc.proto import adapter
 from lepton_alloc.proto.lepton.allocation.v1 import allocation_service_pb2 as svc
 from lepton_alloc.proto.lepton.allocation.v1 import allocation_service_pb2_grpc as svc_grpc
-from lepton_alloc.proto.lepton.allocation.v1 import job_pb2, stored_scenario_pb2
+from lepton_alloc.proto.lepton.allocation.v1 import job_pb2, stored_scenario_pb2, sweep_pb2
 
 from .jobs import Draining, EventKind, JobManager, QueueFull, SolveOptions
+from .sweeps import SweepEventKind, SweepEventMsg
 from .store import AlreadyExists, IdempotencyConflict, JobEvent, JobRecord, NotFound, Store, StoredScenario
 
 log = logging.getLogger("lepton_alloc.rpc")
@@ -256,6 +257,115 @@ class AllocationServicer(svc_grpc.AllocationServiceServicer):
             elif msg.job is not None:
                 yield svc.WatchJobResponse(event=final_event_to_proto(msg.job, self.store.job_history(msg.job.job_id)))
 
+    # ------------------------------------------------------------------ sweeps (docs/model.md §7)
+    def _sweep_request(self, request: Any) -> tuple[Scenario, Any, str, int]:
+        """The base scenario and the sweep of a SubmitSweep/Sweep request, each validated once."""
+        if len(request.request_id) > 128:
+            raise _invalid([FieldViolation("request_id", "must be at most 128 characters")], "invalid request")
+        sc, name, rev = self._resolve(request)
+        which = request.WhichOneof("sweep_source")
+        try:
+            if which == "sweep":
+                spec = adapter.sweep_from_proto(request.sweep, sc)
+            elif which == "sweep_document":
+                from lepton_alloc.models.sweep import parse_sweep_document
+
+                spec = parse_sweep_document(request.sweep_document, sc, prefix="sweep_document: ")
+            else:
+                raise _invalid([FieldViolation("sweep_source", "set sweep or sweep_document")], "invalid request")
+        except ScenarioError as err:
+            raise _invalid(err.violations, "invalid sweep") from None
+        return sc, spec, name, rev
+
+    @_rpc
+    def SubmitSweep(self, request: Any, context: grpc.ServicerContext) -> Any:
+        sc, spec, name, rev = self._sweep_request(request)
+        job, _ = self.manager.submit_sweep(sc, spec, request_id=request.request_id, scenario_name=name,
+                                           scenario_revision=rev, who=self._who(context))
+        return svc.SubmitSweepResponse(job=self._job_proto(job.job_id))
+
+    def Sweep(self, request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
+        try:
+            sc, spec, name, rev = self._sweep_request(request)
+            job, _ = self.manager.submit_sweep(sc, spec, request_id=request.request_id, scenario_name=name,
+                                               scenario_revision=rev, who=self._who(context))
+        except _Abort as err:
+            _abort(context, err)
+            return
+        except ScenarioError as err:
+            _abort(context, _invalid(err.violations))
+            return
+        except QueueFull as err:
+            _abort(context, _Abort(grpc.StatusCode.RESOURCE_EXHAUSTED, str(err)))
+            return
+        except Draining as err:
+            _abort(context, _Abort(grpc.StatusCode.UNAVAILABLE, str(err)))
+            return
+        except (AlreadyExists, IdempotencyConflict) as err:
+            _abort(context, _Abort(grpc.StatusCode.ALREADY_EXISTS, str(err)))
+            return
+        yield from self._sweep_stream(job.job_id, context, svc.SweepResponse)
+
+    def WatchSweep(self, request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
+        if not request.job_id:
+            _abort(context, _invalid([FieldViolation("job_id", "is required")], "invalid request"))
+        try:
+            self.store.get_sweep(request.job_id)
+        except NotFound:
+            _abort(context, _Abort(grpc.StatusCode.NOT_FOUND, f"sweep {request.job_id!r} not found"))
+        yield from self._sweep_stream(request.job_id, context, svc.WatchSweepResponse)
+
+    def _sweep_stream(self, job_id: str, context: grpc.ServicerContext, response: Any) -> Iterator[Any]:
+        stop = threading.Event()
+        context.add_callback(stop.set)  # a dropped stream stops watching; the sweep goes on
+        for msg in self.manager.watch_sweep(job_id, stop):
+            yield response(event=self._sweep_event(job_id, msg))
+
+    def _sweep_event(self, job_id: str, msg: SweepEventMsg) -> Any:
+        ev = sweep_pb2.SweepEvent(variants_done=msg.done, variants_total=msg.total, job_id=job_id)
+        if msg.kind == SweepEventKind.STATE and msg.job is not None:
+            ev.state_change.CopyFrom(state_event_to_proto(msg.job).state_change)
+        elif msg.kind == SweepEventKind.VARIANT and msg.variant is not None:
+            ev.variant.CopyFrom(adapter.variant_to_proto(msg.variant))
+        elif msg.kind == SweepEventKind.ROBUST and msg.check is not None:
+            ev.robust_check.CopyFrom(adapter.robust_check_to_proto(msg.check))
+        elif msg.kind == SweepEventKind.SUMMARY and msg.summary is not None:
+            ev.summary.CopyFrom(adapter.summary_to_proto(msg.summary))
+        elif msg.job is not None:
+            ev.job.CopyFrom(job_to_proto(msg.job, self.store.job_history(msg.job.job_id)))
+        return ev
+
+    @_rpc
+    def GetSweep(self, request: Any, context: grpc.ServicerContext) -> Any:
+        from lepton_alloc.models.sweep import RobustCheck, SweepSpec, SweepSummary, VariantResult
+
+        job_id = self._job_id(request)
+        page_size = request.page_size or 1000
+        if not 0 < page_size <= 5000:
+            raise _invalid([FieldViolation("page_size", "must be between 0 and 5000")], "invalid request")
+        after = -1
+        if request.page_token:
+            token = request.page_token.removeprefix("after:")
+            if not request.page_token.startswith("after:") or not token.isdigit() or len(token) > 9:
+                raise _invalid([FieldViolation("page_token", "is not a token this server issued")], "invalid request")
+            after = int(token)
+        record = self.store.get_sweep(job_id)  # NotFound for a solve job or an unknown id
+        job = self._job_proto(job_id)
+        items = self.store.sweep_items(job_id, "variant", after, page_size + 1)
+        more = len(items) > page_size
+        items = items[:page_size]
+        out = svc.GetSweepResponse(
+            job=job, sweep=adapter.sweep_to_proto(SweepSpec.model_validate(json.loads(record.spec_json))),
+            variants_total=record.total, variants_done=record.done,
+            variants=[adapter.variant_to_proto(VariantResult.from_dict(json.loads(t))) for _, t in items],
+            next_page_token=f"after:{items[-1][0]}" if more and items else "")
+        if after < 0:
+            out.robust_checks.extend(adapter.robust_check_to_proto(RobustCheck(**json.loads(t)))
+                                     for _, t in self.store.sweep_items(job_id, "robust"))
+        if record.summary_json is not None:
+            out.summary.CopyFrom(adapter.summary_to_proto(SweepSummary.from_dict(json.loads(record.summary_json))))
+        return out
+
     # ------------------------------------------------------------------ stored scenarios
     @staticmethod
     def _check_name(name: str) -> None:
@@ -383,6 +493,7 @@ def job_to_proto(job: JobRecord, history: Sequence[JobEvent] = (), *, summary: b
         start_time=adapter.timestamp(job.started_at),
         end_time=adapter.timestamp(job.finished_at),
         error_message=job.error or "",
+        kind=job_pb2.JOB_KIND_SWEEP if job.kind == "sweep" else job_pb2.JOB_KIND_SOLVE,
         history=[job_pb2.JobStateChange(state=adapter.job_state_to_proto(e.state), change_time=adapter.timestamp(e.at),
                                         message=e.detail) for e in history],
     )

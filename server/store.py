@@ -29,7 +29,7 @@ from abc import abstractmethod
 from dataclasses import dataclass
 from lepton_alloc.models.status import JobState
 from typing import Protocol, runtime_checkable
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 
 __all__ = [
     "AlreadyExists", "AuditRecord", "IdempotencyConflict", "JOB_STATES", "JobEvent", "JobRecord",
@@ -90,6 +90,18 @@ class JobRecord:
     error: str | None = None
     progress_json: str | None = None
     who: str = ""
+    kind: str = "solve"  # "solve" | "sweep"
+
+
+@dataclass(frozen=True)
+class SweepRecord:
+    """A sweep job's request (the SweepSpec as JSON), its variant count (the base included), its
+    summary once ended, and how many variants have an answer stored."""
+
+    spec_json: str
+    total: int
+    summary_json: str | None = None
+    done: int = 0
 
 
 @dataclass(frozen=True)
@@ -155,7 +167,7 @@ class Store(Protocol):
 
     # jobs --------------------------------------------------------------------------------------
     @abstractmethod
-    def create_job(self, job: JobRecord) -> tuple[JobRecord, bool]:
+    def create_job(self, job: JobRecord, sweep: SweepRecord | None = None) -> tuple[JobRecord, bool]:
         """Insert a QUEUED job, idempotently on a non-empty ``request_id``: an existing job with
         that request_id and the same ``request_hash`` is returned as (existing, False); a different
         hash raises IdempotencyConflict. Otherwise returns (stored job, True). AlreadyExists if
@@ -194,6 +206,23 @@ class Store(Protocol):
     def fail_interrupted_jobs(self, reason: str) -> list[str]:
         """At server start: mark every QUEUED/RUNNING job FAILED with ``error=reason`` (and a
         history event); return their ids, oldest first."""
+
+    # sweeps ------------------------------------------------------------------------------------
+    @abstractmethod
+    def get_sweep(self, job_id: str) -> SweepRecord:
+        """A sweep job's request, size, summary and answered count. NotFound if absent."""
+
+    @abstractmethod
+    def add_sweep_items(self, job_id: str, phase: str, items: Sequence[tuple[int, str]]) -> None:
+        """Store answers ``(variant index, JSON)`` of ``phase`` ('variant' or 'robust') in one transaction."""
+
+    @abstractmethod
+    def sweep_items(self, job_id: str, phase: str, after: int = -1, limit: int = 1_000_000) -> list[tuple[int, str]]:
+        """Stored answers of ``phase`` with index > ``after``, by index, at most ``limit``."""
+
+    @abstractmethod
+    def set_sweep_summary(self, job_id: str, summary_json: str) -> None:
+        """Store the sweep's summary. NotFound if absent."""
 
     # audit -------------------------------------------------------------------------------------
     @abstractmethod
@@ -281,6 +310,22 @@ _MIGRATIONS: list[tuple[int, list[str]]] = [
         """CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit
            BEGIN SELECT RAISE(ABORT, 'audit log is append-only: DELETE is not allowed'); END""",
     ]),
+    (2, [  # sweeps (issue 9): a job of kind 'sweep', its request and its answers, variant by variant
+        "ALTER TABLE jobs ADD COLUMN kind TEXT NOT NULL DEFAULT 'solve' CHECK (kind IN ('solve', 'sweep'))",
+        """CREATE TABLE sweeps (
+            job_id       TEXT    PRIMARY KEY REFERENCES jobs (job_id),
+            spec_json    TEXT    NOT NULL,
+            total        INTEGER NOT NULL CHECK (total >= 1),
+            summary_json TEXT
+        )""",
+        """CREATE TABLE sweep_items (
+            job_id    TEXT    NOT NULL REFERENCES sweeps (job_id),
+            phase     TEXT    NOT NULL CHECK (phase IN ('variant', 'robust')),
+            idx       INTEGER NOT NULL CHECK (idx >= 0),
+            item_json TEXT    NOT NULL,
+            PRIMARY KEY (job_id, phase, idx)
+        )""",
+    ]),
 ]
 
 SCHEMA_VERSION = _MIGRATIONS[-1][0]
@@ -288,7 +333,7 @@ SCHEMA_VERSION = _MIGRATIONS[-1][0]
 _SCENARIO_COLS = "name, revision, scenario_json, sha256, description, created_at, deleted"
 _JOB_COLS = ("job_id, state, request_id, request_hash, scenario_name, scenario_revision, "
              "scenario_sha256, scenario_json, options_json, created_at, started_at, finished_at, "
-             "result_json, error, progress_json, who")
+             "result_json, error, progress_json, who, kind")
 _AUDIT_COLS = ("id, at, who, job_id, scenario_sha256, solver_version, options_json, status, "
                "objective_value")
 
@@ -546,7 +591,7 @@ class SqliteStore(Store):
             scenario_json=row["scenario_json"], options_json=row["options_json"],
             created_at=float(row["created_at"]), started_at=opt_float(row["started_at"]),
             finished_at=opt_float(row["finished_at"]), result_json=row["result_json"],
-            error=row["error"], progress_json=row["progress_json"], who=row["who"])
+            error=row["error"], progress_json=row["progress_json"], who=row["who"], kind=row["kind"])
 
     def _job_row(self, c: sqlite3.Connection, job_id: str) -> JobRecord:
         row = c.execute(f"SELECT {_JOB_COLS} FROM jobs WHERE job_id = ?", (job_id,)).fetchone()
@@ -560,7 +605,7 @@ class SqliteStore(Store):
                      SELECT ?, COALESCE(MAX(seq), 0) + 1, ?, ?, ? FROM job_events WHERE job_id = ?""",
                   (job_id, at, state, detail or "", job_id))
 
-    def create_job(self, job: JobRecord) -> tuple[JobRecord, bool]:
+    def create_job(self, job: JobRecord, sweep: SweepRecord | None = None) -> tuple[JobRecord, bool]:
         if not job.job_id:
             raise ValueError("job_id must not be empty")
         with self._write() as c:
@@ -579,11 +624,14 @@ class SqliteStore(Store):
             now = float(self._clock())
             rec = dataclasses.replace(job, state=JobState.QUEUED, created_at=job.created_at or now)
             c.execute(
-                f"INSERT INTO jobs ({_JOB_COLS}) VALUES ({', '.join('?' * 16)})",
+                f"INSERT INTO jobs ({_JOB_COLS}) VALUES ({', '.join('?' * 17)})",
                 (rec.job_id, rec.state, rec.request_id, rec.request_hash, rec.scenario_name,
                  int(rec.scenario_revision), rec.scenario_sha256, rec.scenario_json,
                  rec.options_json, rec.created_at, rec.started_at, rec.finished_at,
-                 rec.result_json, rec.error, rec.progress_json, rec.who))
+                 rec.result_json, rec.error, rec.progress_json, rec.who, rec.kind))
+            if sweep is not None:  # in the same transaction: a sweep job never exists without its request
+                c.execute("INSERT INTO sweeps (job_id, spec_json, total, summary_json) VALUES (?, ?, ?, NULL)",
+                          (rec.job_id, sweep.spec_json, int(sweep.total)))
             self._append_event(c, rec.job_id, "QUEUED", rec.created_at, "created")
             return self._job_row(c, rec.job_id), True
 
@@ -677,6 +725,33 @@ class SqliteStore(Store):
                              WHERE job_id = ?""", (reason, now, job_id))
                 self._append_event(c, job_id, "FAILED", now, reason)
         return ids
+
+    # ------------------------------------------------------------------------------------ sweeps
+    def get_sweep(self, job_id: str) -> SweepRecord:
+        with self._read() as c:
+            row = c.execute("SELECT spec_json, total, summary_json FROM sweeps WHERE job_id = ?", (job_id,)).fetchone()
+            if row is None:
+                raise NotFound(f"sweep {job_id!r} not found")
+            done = c.execute("SELECT COUNT(*) FROM sweep_items WHERE job_id = ? AND phase = 'variant'", (job_id,)).fetchone()[0]
+        return SweepRecord(row["spec_json"], int(row["total"]), row["summary_json"], int(done))
+
+    def add_sweep_items(self, job_id: str, phase: str, items: Sequence[tuple[int, str]]) -> None:
+        if not items:
+            return
+        with self._write() as c:
+            c.executemany("INSERT OR REPLACE INTO sweep_items (job_id, phase, idx, item_json) VALUES (?, ?, ?, ?)",
+                          [(job_id, phase, int(i), text) for i, text in items])
+
+    def sweep_items(self, job_id: str, phase: str, after: int = -1, limit: int = 1_000_000) -> list[tuple[int, str]]:
+        with self._read() as c:
+            rows = c.execute("SELECT idx, item_json FROM sweep_items WHERE job_id = ? AND phase = ? AND idx > ? "
+                             "ORDER BY idx LIMIT ?", (job_id, phase, int(after), int(limit))).fetchall()
+        return [(int(r[0]), r[1]) for r in rows]
+
+    def set_sweep_summary(self, job_id: str, summary_json: str) -> None:
+        with self._write() as c:
+            if c.execute("UPDATE sweeps SET summary_json = ? WHERE job_id = ?", (summary_json, job_id)).rowcount == 0:
+                raise NotFound(f"sweep {job_id!r} not found")
 
     # ------------------------------------------------------------------------------------- audit
     @staticmethod

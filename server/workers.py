@@ -31,6 +31,7 @@ from lepton_alloc.models.status import Progress
 if TYPE_CHECKING:
     from lepton_alloc.models.result import Result
     from lepton_alloc.models.scenario import Scenario
+    from lepton_alloc.models.sweep import SweepSpec
 
 log = logging.getLogger("lepton_alloc.workers")
 
@@ -72,6 +73,25 @@ class ExplainPart:
 
 
 @dataclass
+class SweepTask:
+    """One chunk of a sweep job (docs/model.md §7): the variants ``indices`` of ``spec`` on
+    ``base``, solved one after the other on the worker's warm model of this sweep (kept between
+    the sweep's chunks), or, in the ``robust`` phase, the robust plan evaluated on them. Each
+    answer goes back as a progress message (a ``VariantResult`` or ``RobustCheck``)."""
+
+    job_id: str  # this chunk's runtime id
+    sweep_id: str  # the sweep job
+    base: Scenario
+    spec: SweepSpec
+    indices: list[int]
+    phase: str = "variant"  # "variant" | "robust"
+    plan: list[Any] | None = None  # robust phase: the robust plan's entries
+    kept_out: list[str] | None = None  # robust phase: the markets it leaves out
+    debug_ignore_cancel_seconds: float = 0.0
+    retire_after: bool = False
+
+
+@dataclass
 class TaskOutcome:
     kind: str  # "result" | "error" | "killed"
     result: Result | None = None  # set for kind == "result"
@@ -100,6 +120,7 @@ def _worker_main(conn: Any, cancel: Any, threads: int) -> None:  # runs in the c
     gc.collect()
     gc.freeze()  # what is loaded now lives as long as the worker: never scan it again
     gc.disable()
+    warm: dict[str, Any] = {}  # sweep id -> its WarmSolver (one at a time): the built model between chunks
     while True:
         try:
             task = conn.recv()
@@ -107,6 +128,16 @@ def _worker_main(conn: Any, cancel: Any, threads: int) -> None:  # runs in the c
             return
         if task is None:
             return
+        if isinstance(task, SweepTask):
+            solver = warm.get(task.sweep_id)
+            if solver is None:
+                from lepton_alloc.models.sweep import WarmSolver
+
+                warm.clear()
+                solver = warm[task.sweep_id] = WarmSolver(threads)
+            conn.send(_sweep_chunk(task, conn, cancel, solver))
+            continue  # the warm model stays: no collection that would scan it after every chunk
+        warm.clear()
         conn.send(_run_task(task, conn, cancel, threads, solve_scenario, ScenarioError))
         if task.retire_after:
             # freeing a large dead model by collection takes seconds (5.5 s at 5,000 markets);
@@ -140,6 +171,22 @@ def _run_task(task: SolveTask | ExplainTask, conn: Any, cancel: Any, threads: in
         return ("error", job_id, str(exc))
     except Exception as exc:  # noqa: BLE001 - reported to the job, the worker lives on
         return ("error", job_id, f"internal solver error: {type(exc).__name__}: {exc}")
+
+
+def _sweep_chunk(task: SweepTask, conn: Any, cancel: Any, solver: Any) -> tuple[str, str, Any]:
+    """Answer a sweep chunk variant by variant on ``solver`` (warm); a cancel ends it early."""
+    from lepton_alloc.models.sweep import answer_chunk
+
+    done = 0
+    try:
+        for item in answer_chunk(solver, task.base, task.spec, task.phase, task.indices, task.plan, task.kept_out,
+                                 cancel.is_set):
+            conn.send(("progress", task.job_id, item))
+            done += 1
+        return ("result", task.job_id, done)
+    except Exception as exc:  # noqa: BLE001 - reported to the sweep, the worker lives on
+        solver.am = None  # a model in an unknown state is not re-used
+        return ("error", task.job_id, f"internal sweep error: {type(exc).__name__}: {exc}")
 
 
 def _explain_part(task: ExplainTask, cancel: Any, threads: int) -> ExplainPart:
@@ -224,8 +271,8 @@ class Worker:
 
     def run(
         self,
-        task: SolveTask | ExplainTask,
-        on_progress: Callable[[Progress], None],
+        task: SolveTask | ExplainTask | SweepTask,
+        on_progress: Callable[[Any], None],
         cancel_requested: threading.Event,
         hard_limit: float,
         kill_grace: float,
@@ -262,7 +309,7 @@ class Worker:
                         continue
                     self.retiring = task.retire_after  # the worker exits after this answer
                     if kind == "result":
-                        return TaskOutcome("result", result=payload)
+                        return TaskOutcome("result", result=payload if not isinstance(task, SweepTask) else None)
                     return TaskOutcome("error", error=str(payload))
                 now = time.monotonic()
                 if not self.process.is_alive():

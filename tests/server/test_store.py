@@ -73,12 +73,12 @@ def test_open_store_rejects_unknown_urls(url):
 
 
 def test_wal_sync_foreign_keys_and_schema_version(store, db_path):
-    assert store.schema_version == SCHEMA_VERSION == 1
+    assert store.schema_version == SCHEMA_VERSION == 2
     # a fresh, independent connection sees the persistent WAL mode
     raw = sqlite3.connect(db_path)
     try:
         assert raw.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-        assert raw.execute("SELECT version FROM schema_version").fetchall() == [(1,)]
+        assert raw.execute("SELECT version FROM schema_version ORDER BY version").fetchall() == [(1,), (2,)]
     finally:
         raw.close()
     c = store._conn  # the store's own connection settings
@@ -92,11 +92,11 @@ def test_reopen_does_not_reapply_migrations(db_path):
     open_store(db_path).close()
     s = open_store(db_path)
     try:
-        assert s.schema_version == 1
+        assert s.schema_version == 2
     finally:
         s.close()
     raw = sqlite3.connect(db_path)
-    assert raw.execute("SELECT COUNT(*) FROM schema_version").fetchone()[0] == 1
+    assert raw.execute("SELECT COUNT(*) FROM schema_version").fetchone()[0] == 2
     raw.close()
 
 

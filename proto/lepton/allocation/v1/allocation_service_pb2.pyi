@@ -27,6 +27,7 @@ from lepton_alloc.proto.lepton.allocation.v1 import job_pb2 as _job_pb2
 from lepton_alloc.proto.lepton.allocation.v1 import result_pb2 as _result_pb2
 from lepton_alloc.proto.lepton.allocation.v1 import scenario_pb2 as _scenario_pb2
 from lepton_alloc.proto.lepton.allocation.v1 import stored_scenario_pb2 as _stored_scenario_pb2
+from lepton_alloc.proto.lepton.allocation.v1 import sweep_pb2 as _sweep_pb2
 import builtins as _builtins
 import sys
 import typing as _typing
@@ -37,6 +38,304 @@ else:
     from typing_extensions import TypeAlias as _TypeAlias, Never as _Never
 
 DESCRIPTOR: _descriptor.FileDescriptor
+
+@_typing.final
+class SubmitSweepRequest(_message.Message):
+    """Request of SubmitSweep."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SCENARIO_FIELD_NUMBER: _builtins.int
+    SCENARIO_REF_FIELD_NUMBER: _builtins.int
+    SCENARIO_DOCUMENT_FIELD_NUMBER: _builtins.int
+    SWEEP_FIELD_NUMBER: _builtins.int
+    SWEEP_DOCUMENT_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    scenario_document: _builtins.str
+    """The text of a scenario file (YAML or JSON)."""
+    sweep_document: _builtins.str
+    """The sweep as YAML or JSON text with the fields of SweepSpec (enum values as lower-case
+    words: `how: scale`, `distribution: normal`); unknown keys are reported.
+    """
+    request_id: _builtins.str
+    """Client-chosen idempotency key; empty: none (as SubmitSolveRequest.request_id)."""
+    @_builtins.property
+    def scenario(self) -> _scenario_pb2.Scenario:
+        """An inline scenario, validated by the server before the job is queued."""
+
+    @_builtins.property
+    def scenario_ref(self) -> _stored_scenario_pb2.ScenarioRef:
+        """A stored scenario; its revision is resolved when the job is queued."""
+
+    @_builtins.property
+    def sweep(self) -> _sweep_pb2.SweepSpec:
+        """The sweep as a message."""
+
+    def __init__(
+        self,
+        *,
+        scenario: _scenario_pb2.Scenario | None = ...,
+        scenario_ref: _stored_scenario_pb2.ScenarioRef | None = ...,
+        scenario_document: _builtins.str = ...,
+        sweep: _sweep_pb2.SweepSpec | None = ...,
+        sweep_document: _builtins.str = ...,
+        request_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["scenario", b"scenario", "scenario_document", b"scenario_document", "scenario_ref", b"scenario_ref", "source", b"source", "sweep", b"sweep", "sweep_document", b"sweep_document", "sweep_source", b"sweep_source"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["request_id", b"request_id", "scenario", b"scenario", "scenario_document", b"scenario_document", "scenario_ref", b"scenario_ref", "source", b"source", "sweep", b"sweep", "sweep_document", b"sweep_document", "sweep_source", b"sweep_source"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType_source: _TypeAlias = _typing.Literal["scenario", "scenario_ref", "scenario_document"]  # noqa: Y015
+    _WhichOneofArgType_source: _TypeAlias = _typing.Literal["source", b"source"]  # noqa: Y015
+    _WhichOneofReturnType_sweep_source: _TypeAlias = _typing.Literal["sweep", "sweep_document"]  # noqa: Y015
+    _WhichOneofArgType_sweep_source: _TypeAlias = _typing.Literal["sweep_source", b"sweep_source"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType_source) -> _WhichOneofReturnType_source | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType_sweep_source) -> _WhichOneofReturnType_sweep_source | None: ...
+
+Global___SubmitSweepRequest: _TypeAlias = SubmitSweepRequest  # noqa: Y015
+
+@_typing.final
+class SubmitSweepResponse(_message.Message):
+    """Response of SubmitSweep."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    JOB_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def job(self) -> _job_pb2.Job:
+        """The queued sweep job (or the existing job of a retried request_id)."""
+
+    def __init__(
+        self,
+        *,
+        job: _job_pb2.Job | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["job", b"job"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["job", b"job"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SubmitSweepResponse: _TypeAlias = SubmitSweepResponse  # noqa: Y015
+
+@_typing.final
+class SweepRequest(_message.Message):
+    """Request of Sweep."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SCENARIO_FIELD_NUMBER: _builtins.int
+    SCENARIO_REF_FIELD_NUMBER: _builtins.int
+    SCENARIO_DOCUMENT_FIELD_NUMBER: _builtins.int
+    SWEEP_FIELD_NUMBER: _builtins.int
+    SWEEP_DOCUMENT_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    scenario_document: _builtins.str
+    """The text of a scenario file (YAML or JSON)."""
+    sweep_document: _builtins.str
+    """The sweep as YAML or JSON text."""
+    request_id: _builtins.str
+    """Client-chosen idempotency key; empty: none. A retry with the same key streams the job
+    created first.
+    """
+    @_builtins.property
+    def scenario(self) -> _scenario_pb2.Scenario:
+        """An inline scenario."""
+
+    @_builtins.property
+    def scenario_ref(self) -> _stored_scenario_pb2.ScenarioRef:
+        """A stored scenario."""
+
+    @_builtins.property
+    def sweep(self) -> _sweep_pb2.SweepSpec:
+        """The sweep as a message."""
+
+    def __init__(
+        self,
+        *,
+        scenario: _scenario_pb2.Scenario | None = ...,
+        scenario_ref: _stored_scenario_pb2.ScenarioRef | None = ...,
+        scenario_document: _builtins.str = ...,
+        sweep: _sweep_pb2.SweepSpec | None = ...,
+        sweep_document: _builtins.str = ...,
+        request_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["scenario", b"scenario", "scenario_document", b"scenario_document", "scenario_ref", b"scenario_ref", "source", b"source", "sweep", b"sweep", "sweep_document", b"sweep_document", "sweep_source", b"sweep_source"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["request_id", b"request_id", "scenario", b"scenario", "scenario_document", b"scenario_document", "scenario_ref", b"scenario_ref", "source", b"source", "sweep", b"sweep", "sweep_document", b"sweep_document", "sweep_source", b"sweep_source"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType_source: _TypeAlias = _typing.Literal["scenario", "scenario_ref", "scenario_document"]  # noqa: Y015
+    _WhichOneofArgType_source: _TypeAlias = _typing.Literal["source", b"source"]  # noqa: Y015
+    _WhichOneofReturnType_sweep_source: _TypeAlias = _typing.Literal["sweep", "sweep_document"]  # noqa: Y015
+    _WhichOneofArgType_sweep_source: _TypeAlias = _typing.Literal["sweep_source", b"sweep_source"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType_source) -> _WhichOneofReturnType_source | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType_sweep_source) -> _WhichOneofReturnType_sweep_source | None: ...
+
+Global___SweepRequest: _TypeAlias = SweepRequest  # noqa: Y015
+
+@_typing.final
+class SweepResponse(_message.Message):
+    """One message of the Sweep stream."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EVENT_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def event(self) -> _sweep_pb2.SweepEvent:
+        """The event."""
+
+    def __init__(
+        self,
+        *,
+        event: _sweep_pb2.SweepEvent | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["event", b"event"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["event", b"event"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SweepResponse: _TypeAlias = SweepResponse  # noqa: Y015
+
+@_typing.final
+class WatchSweepRequest(_message.Message):
+    """Request of WatchSweep."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    JOB_ID_FIELD_NUMBER: _builtins.int
+    job_id: _builtins.str
+    """Id of the sweep job."""
+    def __init__(
+        self,
+        *,
+        job_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["job_id", b"job_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___WatchSweepRequest: _TypeAlias = WatchSweepRequest  # noqa: Y015
+
+@_typing.final
+class WatchSweepResponse(_message.Message):
+    """One message of the WatchSweep stream."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EVENT_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def event(self) -> _sweep_pb2.SweepEvent:
+        """The event."""
+
+    def __init__(
+        self,
+        *,
+        event: _sweep_pb2.SweepEvent | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["event", b"event"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["event", b"event"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___WatchSweepResponse: _TypeAlias = WatchSweepResponse  # noqa: Y015
+
+@_typing.final
+class GetSweepRequest(_message.Message):
+    """Request of GetSweep."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    JOB_ID_FIELD_NUMBER: _builtins.int
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    job_id: _builtins.str
+    """Id of the sweep job."""
+    page_size: _builtins.int
+    """Variants per page, 1..5000; 0: 1000."""
+    page_token: _builtins.str
+    """From a previous response's next_page_token; empty: the first page."""
+    def __init__(
+        self,
+        *,
+        job_id: _builtins.str = ...,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["job_id", b"job_id", "page_size", b"page_size", "page_token", b"page_token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetSweepRequest: _TypeAlias = GetSweepRequest  # noqa: Y015
+
+@_typing.final
+class GetSweepResponse(_message.Message):
+    """Response of GetSweep."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    JOB_FIELD_NUMBER: _builtins.int
+    SWEEP_FIELD_NUMBER: _builtins.int
+    VARIANTS_TOTAL_FIELD_NUMBER: _builtins.int
+    VARIANTS_DONE_FIELD_NUMBER: _builtins.int
+    VARIANTS_FIELD_NUMBER: _builtins.int
+    ROBUST_CHECKS_FIELD_NUMBER: _builtins.int
+    SUMMARY_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    variants_total: _builtins.int
+    """Variants in the sweep, the base included."""
+    variants_done: _builtins.int
+    """Variants answered so far."""
+    next_page_token: _builtins.str
+    """Token of the next page of variants; empty on the last page."""
+    @_builtins.property
+    def job(self) -> _job_pb2.Job:
+        """The sweep job."""
+
+    @_builtins.property
+    def sweep(self) -> _sweep_pb2.SweepSpec:
+        """Its request."""
+
+    @_builtins.property
+    def variants(self) -> _containers.RepeatedCompositeFieldContainer[_sweep_pb2.VariantResult]:
+        """A page of the variants' answers, by index."""
+
+    @_builtins.property
+    def robust_checks(self) -> _containers.RepeatedCompositeFieldContainer[_sweep_pb2.RobustCheck]:
+        """The robust plan's evaluation, by variant index (on the first page only; once ended)."""
+
+    @_builtins.property
+    def summary(self) -> _sweep_pb2.SweepSummary:
+        """The summary; absent until the sweep ends."""
+
+    def __init__(
+        self,
+        *,
+        job: _job_pb2.Job | None = ...,
+        sweep: _sweep_pb2.SweepSpec | None = ...,
+        variants_total: _builtins.int = ...,
+        variants_done: _builtins.int = ...,
+        variants: _abc.Iterable[_sweep_pb2.VariantResult] | None = ...,
+        robust_checks: _abc.Iterable[_sweep_pb2.RobustCheck] | None = ...,
+        summary: _sweep_pb2.SweepSummary | None = ...,
+        next_page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["job", b"job", "summary", b"summary", "sweep", b"sweep"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["job", b"job", "next_page_token", b"next_page_token", "robust_checks", b"robust_checks", "summary", b"summary", "sweep", b"sweep", "variants", b"variants", "variants_done", b"variants_done", "variants_total", b"variants_total"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetSweepResponse: _TypeAlias = GetSweepResponse  # noqa: Y015
 
 @_typing.final
 class SolveOptions(_message.Message):

@@ -105,6 +105,26 @@ class AllocationServiceStub:
                 request_serializer=lepton_dot_allocation_dot_v1_dot_allocation__service__pb2.ComparePlansRequest.SerializeToString,
                 response_deserializer=lepton_dot_allocation_dot_v1_dot_allocation__service__pb2.ComparePlansResponse.FromString,
                 _registered_method=True)
+        self.SubmitSweep = channel.unary_unary(
+                '/lepton.allocation.v1.AllocationService/SubmitSweep',
+                request_serializer=lepton_dot_allocation_dot_v1_dot_allocation__service__pb2.SubmitSweepRequest.SerializeToString,
+                response_deserializer=lepton_dot_allocation_dot_v1_dot_allocation__service__pb2.SubmitSweepResponse.FromString,
+                _registered_method=True)
+        self.Sweep = channel.unary_stream(
+                '/lepton.allocation.v1.AllocationService/Sweep',
+                request_serializer=lepton_dot_allocation_dot_v1_dot_allocation__service__pb2.SweepRequest.SerializeToString,
+                response_deserializer=lepton_dot_allocation_dot_v1_dot_allocation__service__pb2.SweepResponse.FromString,
+                _registered_method=True)
+        self.WatchSweep = channel.unary_stream(
+                '/lepton.allocation.v1.AllocationService/WatchSweep',
+                request_serializer=lepton_dot_allocation_dot_v1_dot_allocation__service__pb2.WatchSweepRequest.SerializeToString,
+                response_deserializer=lepton_dot_allocation_dot_v1_dot_allocation__service__pb2.WatchSweepResponse.FromString,
+                _registered_method=True)
+        self.GetSweep = channel.unary_unary(
+                '/lepton.allocation.v1.AllocationService/GetSweep',
+                request_serializer=lepton_dot_allocation_dot_v1_dot_allocation__service__pb2.GetSweepRequest.SerializeToString,
+                response_deserializer=lepton_dot_allocation_dot_v1_dot_allocation__service__pb2.GetSweepResponse.FromString,
+                _registered_method=True)
 
 
 class AllocationServiceServicer:
@@ -218,6 +238,40 @@ class AllocationServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SubmitSweep(self, request, context):
+        """Queues a sweep (docs/model.md section 7: variants of one scenario, a grid or Monte Carlo
+        draws) as a job of kind JOB_KIND_SWEEP and returns at once; idempotent on request_id.
+        Cancel it with CancelJob; its answers stay stored when it ends or is cancelled.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Sweep(self, request, context):
+        """Queues a sweep and streams its events: its state, one answer per variant as they finish,
+        the robust plan's evaluation, the summary, then the ended job. The job outlives the
+        stream: a dropped stream does not cancel it (WatchSweep re-attaches, CancelJob stops it).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def WatchSweep(self, request, context):
+        """Streams a sweep job's events: first every answer stored so far, then the live ones; for
+        an ended sweep, everything it stored, its summary and the job.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetSweep(self, request, context):
+        """Returns a sweep job, its request, a page of its variants' answers (by index), the robust
+        plan's evaluation and the summary (once ended).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AllocationServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -290,6 +344,26 @@ def add_AllocationServiceServicer_to_server(servicer, server):
                     servicer.ComparePlans,
                     request_deserializer=lepton_dot_allocation_dot_v1_dot_allocation__service__pb2.ComparePlansRequest.FromString,
                     response_serializer=lepton_dot_allocation_dot_v1_dot_allocation__service__pb2.ComparePlansResponse.SerializeToString,
+            ),
+            'SubmitSweep': grpc.unary_unary_rpc_method_handler(
+                    servicer.SubmitSweep,
+                    request_deserializer=lepton_dot_allocation_dot_v1_dot_allocation__service__pb2.SubmitSweepRequest.FromString,
+                    response_serializer=lepton_dot_allocation_dot_v1_dot_allocation__service__pb2.SubmitSweepResponse.SerializeToString,
+            ),
+            'Sweep': grpc.unary_stream_rpc_method_handler(
+                    servicer.Sweep,
+                    request_deserializer=lepton_dot_allocation_dot_v1_dot_allocation__service__pb2.SweepRequest.FromString,
+                    response_serializer=lepton_dot_allocation_dot_v1_dot_allocation__service__pb2.SweepResponse.SerializeToString,
+            ),
+            'WatchSweep': grpc.unary_stream_rpc_method_handler(
+                    servicer.WatchSweep,
+                    request_deserializer=lepton_dot_allocation_dot_v1_dot_allocation__service__pb2.WatchSweepRequest.FromString,
+                    response_serializer=lepton_dot_allocation_dot_v1_dot_allocation__service__pb2.WatchSweepResponse.SerializeToString,
+            ),
+            'GetSweep': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetSweep,
+                    request_deserializer=lepton_dot_allocation_dot_v1_dot_allocation__service__pb2.GetSweepRequest.FromString,
+                    response_serializer=lepton_dot_allocation_dot_v1_dot_allocation__service__pb2.GetSweepResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -671,6 +745,114 @@ class AllocationService:
             '/lepton.allocation.v1.AllocationService/ComparePlans',
             lepton_dot_allocation_dot_v1_dot_allocation__service__pb2.ComparePlansRequest.SerializeToString,
             lepton_dot_allocation_dot_v1_dot_allocation__service__pb2.ComparePlansResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SubmitSweep(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/lepton.allocation.v1.AllocationService/SubmitSweep',
+            lepton_dot_allocation_dot_v1_dot_allocation__service__pb2.SubmitSweepRequest.SerializeToString,
+            lepton_dot_allocation_dot_v1_dot_allocation__service__pb2.SubmitSweepResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Sweep(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/lepton.allocation.v1.AllocationService/Sweep',
+            lepton_dot_allocation_dot_v1_dot_allocation__service__pb2.SweepRequest.SerializeToString,
+            lepton_dot_allocation_dot_v1_dot_allocation__service__pb2.SweepResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WatchSweep(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/lepton.allocation.v1.AllocationService/WatchSweep',
+            lepton_dot_allocation_dot_v1_dot_allocation__service__pb2.WatchSweepRequest.SerializeToString,
+            lepton_dot_allocation_dot_v1_dot_allocation__service__pb2.WatchSweepResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetSweep(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/lepton.allocation.v1.AllocationService/GetSweep',
+            lepton_dot_allocation_dot_v1_dot_allocation__service__pb2.GetSweepRequest.SerializeToString,
+            lepton_dot_allocation_dot_v1_dot_allocation__service__pb2.GetSweepResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -91,6 +91,24 @@ class AllocationServiceStub:
     """Compares the plans of two ended jobs: decisions that changed, spend and heads by year,
     objective and KPI deltas, and the limits that differ between their scenarios.
     """
+    SubmitSweep: _grpc.UnaryUnaryMultiCallable[_allocation_service_pb2.SubmitSweepRequest, _allocation_service_pb2.SubmitSweepResponse]
+    """Queues a sweep (docs/model.md section 7: variants of one scenario, a grid or Monte Carlo
+    draws) as a job of kind JOB_KIND_SWEEP and returns at once; idempotent on request_id.
+    Cancel it with CancelJob; its answers stay stored when it ends or is cancelled.
+    """
+    Sweep: _grpc.UnaryStreamMultiCallable[_allocation_service_pb2.SweepRequest, _allocation_service_pb2.SweepResponse]
+    """Queues a sweep and streams its events: its state, one answer per variant as they finish,
+    the robust plan's evaluation, the summary, then the ended job. The job outlives the
+    stream: a dropped stream does not cancel it (WatchSweep re-attaches, CancelJob stops it).
+    """
+    WatchSweep: _grpc.UnaryStreamMultiCallable[_allocation_service_pb2.WatchSweepRequest, _allocation_service_pb2.WatchSweepResponse]
+    """Streams a sweep job's events: first every answer stored so far, then the live ones; for
+    an ended sweep, everything it stored, its summary and the job.
+    """
+    GetSweep: _grpc.UnaryUnaryMultiCallable[_allocation_service_pb2.GetSweepRequest, _allocation_service_pb2.GetSweepResponse]
+    """Returns a sweep job, its request, a page of its variants' answers (by index), the robust
+    plan's evaluation and the summary (once ended).
+    """
 
 @_typing.type_check_only
 class AllocationServiceAsyncStub(AllocationServiceStub):
@@ -139,6 +157,24 @@ class AllocationServiceAsyncStub(AllocationServiceStub):
     ComparePlans: _aio.UnaryUnaryMultiCallable[_allocation_service_pb2.ComparePlansRequest, _allocation_service_pb2.ComparePlansResponse]  # type: ignore[assignment]
     """Compares the plans of two ended jobs: decisions that changed, spend and heads by year,
     objective and KPI deltas, and the limits that differ between their scenarios.
+    """
+    SubmitSweep: _aio.UnaryUnaryMultiCallable[_allocation_service_pb2.SubmitSweepRequest, _allocation_service_pb2.SubmitSweepResponse]  # type: ignore[assignment]
+    """Queues a sweep (docs/model.md section 7: variants of one scenario, a grid or Monte Carlo
+    draws) as a job of kind JOB_KIND_SWEEP and returns at once; idempotent on request_id.
+    Cancel it with CancelJob; its answers stay stored when it ends or is cancelled.
+    """
+    Sweep: _aio.UnaryStreamMultiCallable[_allocation_service_pb2.SweepRequest, _allocation_service_pb2.SweepResponse]  # type: ignore[assignment]
+    """Queues a sweep and streams its events: its state, one answer per variant as they finish,
+    the robust plan's evaluation, the summary, then the ended job. The job outlives the
+    stream: a dropped stream does not cancel it (WatchSweep re-attaches, CancelJob stops it).
+    """
+    WatchSweep: _aio.UnaryStreamMultiCallable[_allocation_service_pb2.WatchSweepRequest, _allocation_service_pb2.WatchSweepResponse]  # type: ignore[assignment]
+    """Streams a sweep job's events: first every answer stored so far, then the live ones; for
+    an ended sweep, everything it stored, its summary and the job.
+    """
+    GetSweep: _aio.UnaryUnaryMultiCallable[_allocation_service_pb2.GetSweepRequest, _allocation_service_pb2.GetSweepResponse]  # type: ignore[assignment]
+    """Returns a sweep job, its request, a page of its variants' answers (by index), the robust
+    plan's evaluation and the summary (once ended).
     """
 
 class AllocationServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -269,6 +305,48 @@ class AllocationServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_allocation_service_pb2.ComparePlansResponse, _abc.Awaitable[_allocation_service_pb2.ComparePlansResponse]]:
         """Compares the plans of two ended jobs: decisions that changed, spend and heads by year,
         objective and KPI deltas, and the limits that differ between their scenarios.
+        """
+
+    @_abc_1.abstractmethod
+    def SubmitSweep(
+        self,
+        request: _allocation_service_pb2.SubmitSweepRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_allocation_service_pb2.SubmitSweepResponse, _abc.Awaitable[_allocation_service_pb2.SubmitSweepResponse]]:
+        """Queues a sweep (docs/model.md section 7: variants of one scenario, a grid or Monte Carlo
+        draws) as a job of kind JOB_KIND_SWEEP and returns at once; idempotent on request_id.
+        Cancel it with CancelJob; its answers stay stored when it ends or is cancelled.
+        """
+
+    @_abc_1.abstractmethod
+    def Sweep(
+        self,
+        request: _allocation_service_pb2.SweepRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_allocation_service_pb2.SweepResponse], _abc.AsyncIterator[_allocation_service_pb2.SweepResponse]]:
+        """Queues a sweep and streams its events: its state, one answer per variant as they finish,
+        the robust plan's evaluation, the summary, then the ended job. The job outlives the
+        stream: a dropped stream does not cancel it (WatchSweep re-attaches, CancelJob stops it).
+        """
+
+    @_abc_1.abstractmethod
+    def WatchSweep(
+        self,
+        request: _allocation_service_pb2.WatchSweepRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_allocation_service_pb2.WatchSweepResponse], _abc.AsyncIterator[_allocation_service_pb2.WatchSweepResponse]]:
+        """Streams a sweep job's events: first every answer stored so far, then the live ones; for
+        an ended sweep, everything it stored, its summary and the job.
+        """
+
+    @_abc_1.abstractmethod
+    def GetSweep(
+        self,
+        request: _allocation_service_pb2.GetSweepRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_allocation_service_pb2.GetSweepResponse, _abc.Awaitable[_allocation_service_pb2.GetSweepResponse]]:
+        """Returns a sweep job, its request, a page of its variants' answers (by index), the robust
+        plan's evaluation and the summary (once ended).
         """
 
 def add_AllocationServiceServicer_to_server(servicer: AllocationServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -26,25 +26,27 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from lepton_alloc.proto.lepton.allocation.v1 import result_pb2 as lepton_dot_allocation_dot_v1_dot_result__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1elepton/allocation/v1/job.proto\x12\x14lepton.allocation.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a!lepton/allocation/v1/result.proto\"\x83\x04\n\x03Job\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12-\n\x05state\x18\x02 \x01(\x0e\x32\x1e.lepton.allocation.v1.JobState\x12\x12\n\nrequest_id\x18\x03 \x01(\t\x12\x15\n\rscenario_name\x18\x04 \x01(\t\x12\x1e\n\x11scenario_revision\x18\x05 \x01(\x03H\x00\x88\x01\x01\x12\x17\n\x0fscenario_sha256\x18\x06 \x01(\t\x12/\n\x0b\x63reate_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nstart_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x06result\x18\n \x01(\x0b\x32\x1c.lepton.allocation.v1.Result\x12\x15\n\rerror_message\x18\x0b \x01(\t\x12\x38\n\rlast_progress\x18\x0c \x01(\x0b\x32!.lepton.allocation.v1.JobProgress\x12\x35\n\x07history\x18\r \x03(\x0b\x32$.lepton.allocation.v1.JobStateChangeB\x14\n\x12_scenario_revision\"\x81\x01\n\x0eJobStateChange\x12-\n\x05state\x18\x01 \x01(\x0e\x32\x1e.lepton.allocation.v1.JobState\x12/\n\x0b\x63hange_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0f\n\x07message\x18\x03 \x01(\t\"\xe3\x01\n\x0bJobProgress\x12\x30\n\x04kind\x18\x01 \x01(\x0e\x32\".lepton.allocation.v1.ProgressKind\x12\x16\n\tobjective\x18\x02 \x01(\x01H\x00\x88\x01\x01\x12\x17\n\nbest_bound\x18\x03 \x01(\x01H\x01\x88\x01\x01\x12\x10\n\x03gap\x18\x04 \x01(\x01H\x02\x88\x01\x01\x12\x17\n\x0f\x65lapsed_seconds\x18\x05 \x01(\x01\x12\r\n\x05nodes\x18\x06 \x01(\x03\x12\x12\n\nhead_start\x18\x07 \x01(\x08\x42\x0c\n\n_objectiveB\r\n\x0b_best_boundB\x06\n\x04_gap\"\xe2\x01\n\x08JobEvent\x12.\n\nevent_time\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12<\n\x0cstate_change\x18\x02 \x01(\x0b\x32$.lepton.allocation.v1.JobStateChangeH\x00\x12\x35\n\x08progress\x18\x03 \x01(\x0b\x32!.lepton.allocation.v1.JobProgressH\x00\x12(\n\x03job\x18\x04 \x01(\x0b\x32\x19.lepton.allocation.v1.JobH\x00\x42\x07\n\x05\x65vent*\x9a\x01\n\x08JobState\x12\x19\n\x15JOB_STATE_UNSPECIFIED\x10\x00\x12\x14\n\x10JOB_STATE_QUEUED\x10\x01\x12\x15\n\x11JOB_STATE_RUNNING\x10\x02\x12\x17\n\x13JOB_STATE_SUCCEEDED\x10\x03\x12\x14\n\x10JOB_STATE_FAILED\x10\x04\x12\x17\n\x13JOB_STATE_CANCELLED\x10\x05*L\n\x07JobView\x12\x18\n\x14JOB_VIEW_UNSPECIFIED\x10\x00\x12\x14\n\x10JOB_VIEW_SUMMARY\x10\x01\x12\x11\n\rJOB_VIEW_FULL\x10\x02*g\n\x0cProgressKind\x12\x1d\n\x19PROGRESS_KIND_UNSPECIFIED\x10\x00\x12\x1b\n\x17PROGRESS_KIND_HEARTBEAT\x10\x01\x12\x1b\n\x17PROGRESS_KIND_INCUMBENT\x10\x02\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1elepton/allocation/v1/job.proto\x12\x14lepton.allocation.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a!lepton/allocation/v1/result.proto\"\xb0\x04\n\x03Job\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12-\n\x05state\x18\x02 \x01(\x0e\x32\x1e.lepton.allocation.v1.JobState\x12\x12\n\nrequest_id\x18\x03 \x01(\t\x12\x15\n\rscenario_name\x18\x04 \x01(\t\x12\x1e\n\x11scenario_revision\x18\x05 \x01(\x03H\x00\x88\x01\x01\x12\x17\n\x0fscenario_sha256\x18\x06 \x01(\t\x12/\n\x0b\x63reate_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nstart_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x06result\x18\n \x01(\x0b\x32\x1c.lepton.allocation.v1.Result\x12\x15\n\rerror_message\x18\x0b \x01(\t\x12\x38\n\rlast_progress\x18\x0c \x01(\x0b\x32!.lepton.allocation.v1.JobProgress\x12\x35\n\x07history\x18\r \x03(\x0b\x32$.lepton.allocation.v1.JobStateChange\x12+\n\x04kind\x18\x0e \x01(\x0e\x32\x1d.lepton.allocation.v1.JobKindB\x14\n\x12_scenario_revision\"\x81\x01\n\x0eJobStateChange\x12-\n\x05state\x18\x01 \x01(\x0e\x32\x1e.lepton.allocation.v1.JobState\x12/\n\x0b\x63hange_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0f\n\x07message\x18\x03 \x01(\t\"\xe3\x01\n\x0bJobProgress\x12\x30\n\x04kind\x18\x01 \x01(\x0e\x32\".lepton.allocation.v1.ProgressKind\x12\x16\n\tobjective\x18\x02 \x01(\x01H\x00\x88\x01\x01\x12\x17\n\nbest_bound\x18\x03 \x01(\x01H\x01\x88\x01\x01\x12\x10\n\x03gap\x18\x04 \x01(\x01H\x02\x88\x01\x01\x12\x17\n\x0f\x65lapsed_seconds\x18\x05 \x01(\x01\x12\r\n\x05nodes\x18\x06 \x01(\x03\x12\x12\n\nhead_start\x18\x07 \x01(\x08\x42\x0c\n\n_objectiveB\r\n\x0b_best_boundB\x06\n\x04_gap\"\xe2\x01\n\x08JobEvent\x12.\n\nevent_time\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12<\n\x0cstate_change\x18\x02 \x01(\x0b\x32$.lepton.allocation.v1.JobStateChangeH\x00\x12\x35\n\x08progress\x18\x03 \x01(\x0b\x32!.lepton.allocation.v1.JobProgressH\x00\x12(\n\x03job\x18\x04 \x01(\x0b\x32\x19.lepton.allocation.v1.JobH\x00\x42\x07\n\x05\x65vent*\x9a\x01\n\x08JobState\x12\x19\n\x15JOB_STATE_UNSPECIFIED\x10\x00\x12\x14\n\x10JOB_STATE_QUEUED\x10\x01\x12\x15\n\x11JOB_STATE_RUNNING\x10\x02\x12\x17\n\x13JOB_STATE_SUCCEEDED\x10\x03\x12\x14\n\x10JOB_STATE_FAILED\x10\x04\x12\x17\n\x13JOB_STATE_CANCELLED\x10\x05*K\n\x07JobKind\x12\x18\n\x14JOB_KIND_UNSPECIFIED\x10\x00\x12\x12\n\x0eJOB_KIND_SOLVE\x10\x01\x12\x12\n\x0eJOB_KIND_SWEEP\x10\x02*L\n\x07JobView\x12\x18\n\x14JOB_VIEW_UNSPECIFIED\x10\x00\x12\x14\n\x10JOB_VIEW_SUMMARY\x10\x01\x12\x11\n\rJOB_VIEW_FULL\x10\x02*g\n\x0cProgressKind\x12\x1d\n\x19PROGRESS_KIND_UNSPECIFIED\x10\x00\x12\x1b\n\x17PROGRESS_KIND_HEARTBEAT\x10\x01\x12\x1b\n\x17PROGRESS_KIND_INCUMBENT\x10\x02\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'lepton.allocation.v1.job_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_JOBSTATE']._serialized_start=1234
-  _globals['_JOBSTATE']._serialized_end=1388
-  _globals['_JOBVIEW']._serialized_start=1390
-  _globals['_JOBVIEW']._serialized_end=1466
-  _globals['_PROGRESSKIND']._serialized_start=1468
-  _globals['_PROGRESSKIND']._serialized_end=1571
+  _globals['_JOBSTATE']._serialized_start=1279
+  _globals['_JOBSTATE']._serialized_end=1433
+  _globals['_JOBKIND']._serialized_start=1435
+  _globals['_JOBKIND']._serialized_end=1510
+  _globals['_JOBVIEW']._serialized_start=1512
+  _globals['_JOBVIEW']._serialized_end=1588
+  _globals['_PROGRESSKIND']._serialized_start=1590
+  _globals['_PROGRESSKIND']._serialized_end=1693
   _globals['_JOB']._serialized_start=125
-  _globals['_JOB']._serialized_end=640
-  _globals['_JOBSTATECHANGE']._serialized_start=643
-  _globals['_JOBSTATECHANGE']._serialized_end=772
-  _globals['_JOBPROGRESS']._serialized_start=775
-  _globals['_JOBPROGRESS']._serialized_end=1002
-  _globals['_JOBEVENT']._serialized_start=1005
-  _globals['_JOBEVENT']._serialized_end=1231
+  _globals['_JOB']._serialized_end=685
+  _globals['_JOBSTATECHANGE']._serialized_start=688
+  _globals['_JOBSTATECHANGE']._serialized_end=817
+  _globals['_JOBPROGRESS']._serialized_start=820
+  _globals['_JOBPROGRESS']._serialized_end=1047
+  _globals['_JOBEVENT']._serialized_start=1050
+  _globals['_JOBEVENT']._serialized_end=1276
 # @@protoc_insertion_point(module_scope)

@@ -63,6 +63,30 @@ JOB_STATE_CANCELLED: JobState.ValueType  # 5
 """Cancelled by a client; `result` holds the best plan found before, when there was one."""
 Global___JobState: _TypeAlias = JobState  # noqa: Y015
 
+class _JobKind:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _JobKindEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_JobKind.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    JOB_KIND_UNSPECIFIED: _JobKind.ValueType  # 0
+    """Not set; never sent by the server."""
+    JOB_KIND_SOLVE: _JobKind.ValueType  # 1
+    """One solve (SubmitSolve, Solve): `result` holds its result."""
+    JOB_KIND_SWEEP: _JobKind.ValueType  # 2
+    """A sweep (SubmitSweep, Sweep): its answers are read with GetSweep; `result` stays empty."""
+
+class JobKind(_JobKind, metaclass=_JobKindEnumTypeWrapper):
+    """What a job does."""
+
+JOB_KIND_UNSPECIFIED: JobKind.ValueType  # 0
+"""Not set; never sent by the server."""
+JOB_KIND_SOLVE: JobKind.ValueType  # 1
+"""One solve (SubmitSolve, Solve): `result` holds its result."""
+JOB_KIND_SWEEP: JobKind.ValueType  # 2
+"""A sweep (SubmitSweep, Sweep): its answers are read with GetSweep; `result` stays empty."""
+Global___JobKind: _TypeAlias = JobKind  # noqa: Y015
+
 class _JobView:
     ValueType = _typing.NewType("ValueType", _builtins.int)
     V: _TypeAlias = ValueType  # noqa: Y015
@@ -134,6 +158,7 @@ class Job(_message.Message):
     ERROR_MESSAGE_FIELD_NUMBER: _builtins.int
     LAST_PROGRESS_FIELD_NUMBER: _builtins.int
     HISTORY_FIELD_NUMBER: _builtins.int
+    KIND_FIELD_NUMBER: _builtins.int
     job_id: _builtins.str
     """Server-assigned unique job id."""
     state: Global___JobState.ValueType
@@ -148,6 +173,8 @@ class Job(_message.Message):
     """SHA-256 (lowercase hex) of the solved scenario's canonical JSON form."""
     error_message: _builtins.str
     """Why the job failed, for people (never a traceback); empty unless FAILED."""
+    kind: Global___JobKind.ValueType
+    """What the job does."""
     @_builtins.property
     def create_time(self) -> _timestamp_pb2.Timestamp:
         """When the job was accepted."""
@@ -188,10 +215,11 @@ class Job(_message.Message):
         error_message: _builtins.str = ...,
         last_progress: Global___JobProgress | None = ...,
         history: _abc.Iterable[Global___JobStateChange] | None = ...,
+        kind: Global___JobKind.ValueType = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_scenario_revision", b"_scenario_revision", "create_time", b"create_time", "end_time", b"end_time", "last_progress", b"last_progress", "result", b"result", "scenario_revision", b"scenario_revision", "start_time", b"start_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_scenario_revision", b"_scenario_revision", "create_time", b"create_time", "end_time", b"end_time", "error_message", b"error_message", "history", b"history", "job_id", b"job_id", "last_progress", b"last_progress", "request_id", b"request_id", "result", b"result", "scenario_name", b"scenario_name", "scenario_revision", b"scenario_revision", "scenario_sha256", b"scenario_sha256", "start_time", b"start_time", "state", b"state"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_scenario_revision", b"_scenario_revision", "create_time", b"create_time", "end_time", b"end_time", "error_message", b"error_message", "history", b"history", "job_id", b"job_id", "kind", b"kind", "last_progress", b"last_progress", "request_id", b"request_id", "result", b"result", "scenario_name", b"scenario_name", "scenario_revision", b"scenario_revision", "scenario_sha256", b"scenario_sha256", "start_time", b"start_time", "state", b"state"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__scenario_revision: _TypeAlias = _typing.Literal["scenario_revision"]  # noqa: Y015
     _WhichOneofArgType__scenario_revision: _TypeAlias = _typing.Literal["_scenario_revision", b"_scenario_revision"]  # noqa: Y015
