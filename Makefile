@@ -12,7 +12,7 @@ $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	@# PYTHONWARNINGS: setuptools' 10-line notice on editable installs of mapped package dirs
-	PYTHONWARNINGS=ignore $(BIN)/python -m pip install --quiet --progress-bar off -e '.[dev]'
+	PYTHONWARNINGS=ignore $(BIN)/python -m pip install --quiet --progress-bar off -e '.[dev,ray]'
 	@echo "installed: $$($(BIN)/python -m pip list 2>/dev/null | grep -ciE 'pyomo|highspy|grpcio|pydantic') core packages in $(VENV)"
 	touch $@
 

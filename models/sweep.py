@@ -48,7 +48,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 from pydantic import BeforeValidator, Field, ValidationError, model_validator
 
 from .scenario import (
-    FieldViolation, Scenario, ScenarioError, _number, _Schema, _violations, parse_scenario,
+    FieldViolation, Scenario, ScenarioError, _error, _number, _Schema, _violations, parse_scenario,
 )
 
 if TYPE_CHECKING:
@@ -95,15 +95,15 @@ class Draw(_Schema):
         need = {"normal": ("mean", "sd"), "uniform": ("low", "high"), "triangular": ("low", "mode", "high")}[self.distribution]
         missing = [p for p in need if getattr(self, p) is None]
         if missing:
-            raise ValueError(f"a {self.distribution} distribution needs {', '.join(missing)}")
+            raise _error(f"a {self.distribution} distribution needs {', '.join(missing)}")
         extra = [p for p in ("mean", "sd", "low", "mode", "high") if p not in need and getattr(self, p) is not None]
         if extra:
-            raise ValueError(f"a {self.distribution} distribution takes no {', '.join(extra)}")
+            raise _error(f"a {self.distribution} distribution takes no {', '.join(extra)}")
         if self.distribution != "normal" and not (self.low <= (self.mode if self.mode is not None else self.low) <= self.high  # type: ignore[operator]
                                                   and self.low < self.high):  # type: ignore[operator]
-            raise ValueError("needs low < high (and low <= mode <= high)")
+            raise _error("needs low < high (and low <= mode <= high)")
         if self.clip_low is not None and self.clip_high is not None and self.clip_low > self.clip_high:
-            raise ValueError("clip_low must be <= clip_high")
+            raise _error("clip_low must be <= clip_high")
         return self
 
     def sample(self, rng: np.random.Generator) -> float:
@@ -143,9 +143,9 @@ class SweepSpec(_Schema):
     @model_validator(mode="after")
     def _one_kind(self) -> SweepSpec:
         if bool(self.grid) == (self.monte_carlo is not None):
-            raise ValueError("give either grid axes or monte_carlo, not both and not neither")
+            raise _error("give either grid axes or monte_carlo, not both and not neither")
         if self.grid and math.prod(len(a.values) for a in self.grid) > MAX_VARIANTS:
-            raise ValueError(f"the grid has {math.prod(len(a.values) for a in self.grid):,} combinations; at most {MAX_VARIANTS:,}")
+            raise _error(f"the grid has {math.prod(len(a.values) for a in self.grid):,} combinations; at most {MAX_VARIANTS:,}")
         return self
 
     @property
@@ -179,7 +179,11 @@ def parse_sweep_document(text: str, base: Scenario, prefix: str = "") -> SweepSp
     """A sweep file's text (YAML, or JSON when it starts with ``{``), validated as :func:`parse_sweep`."""
     from .loader import parse_text
 
-    return parse_sweep(parse_text(text, "json" if text.lstrip().startswith("{") else "yaml"), base, prefix)
+    try:
+        raw = parse_text(text, "json" if text.lstrip().startswith("{") else "yaml")
+    except ScenarioError as exc:
+        raise ScenarioError([FieldViolation(prefix + v.field, v.description) for v in exc.violations]) from None
+    return parse_sweep(raw, base, prefix)
 
 
 def _parse_sweep(raw: Any, base: Scenario) -> SweepSpec:
