@@ -137,16 +137,41 @@ def _row_aware_highs_class() -> Any:
             for con in cons:
                 if con in self._named_expressions:
                     raise ValueError(f"Constraint {con.name} has already been added")
+            rows = [self.lepton_rows[con][0] for con in cons]
+            flat = np.concatenate([r.idx for r in rows]).astype(np.int64, copy=False)
             # new variables once, in order of first appearance (as the stock route adds them)
-            self._check_for_new_vars([v for variables in picked for v in variables])  # type: ignore[union-attr]
+            present, first = np.unique(flat, return_index=True)
+            self._check_for_new_vars(self._pick(present[np.argsort(first, kind="stable")]))
             for con, variables in zip(cons, picked):
                 self._active_constraints[con] = con.expr
                 self._named_expressions[con] = []
                 self._vars_referenced_by_con[con] = variables
-                for v in variables:  # type: ignore[union-attr]
-                    self._referenced_variables[id(v)][0][con] = None
+            self._register_references(cons, rows, flat)
             self._add_rows_in_bulk(cons)
             return None
+
+        def _pick(self, idx: np.ndarray) -> list[Any]:
+            if idx.size == 0:
+                return []
+            got = itemgetter(*idx.tolist())(self.lepton_variables)
+            return [got] if idx.size == 1 else list(got)
+
+        def _register_references(self, cons: list[Any], rows: list[Any], flat: np.ndarray) -> None:
+            """Pyomo's per-variable record of the rows using it (``_referenced_variables[id(v)][0]``,
+            read when rows are removed), filled variable by variable: one C-level dict update per
+            variable instead of a Python step per non-zero (5.3 of the 15.7 s at 5,000 markets)."""
+            sizes = np.fromiter((r.idx.size for r in rows), dtype=np.int64, count=len(rows))
+            con_of = np.repeat(np.arange(len(cons)), sizes)
+            order = np.argsort(flat, kind="stable")  # by variable, rows in their order within each
+            by_var, by_con = flat[order], con_of[order].tolist()
+            starts = np.concatenate([[0], np.flatnonzero(np.diff(by_var)) + 1, [by_var.size]]).tolist()
+            variables, refs = self.lepton_variables, self._referenced_variables
+            for a, b in zip(starts[:-1], starts[1:]):
+                using = refs[id(variables[int(by_var[a])])][0]
+                if b - a == 1:
+                    using[cons[by_con[a]]] = None
+                else:
+                    using.update(dict.fromkeys(itemgetter(*by_con[a:b])(cons)))
 
         def _row_variables(self, con: Any) -> list[Any] | None:
             """The variables of a row we built, or None (then Pyomo walks the expression)."""

@@ -139,13 +139,16 @@ def solve_model(
     level = pyomo_log.level
     pyomo_log.setLevel(logging.ERROR)  # statuses (interrupt, limits) are reported by us, not as warnings
     remaining = max(time_limit - spent - transfer, MIN_HIGHS_SECONDS)
+    t_run = time.perf_counter()
     try:
         with callbacks.subscribed(h), offered_start(h, _start_columns(am, opt, h, start)):
             opt.solve(am.model, **_solve_options(am, remaining, mip_rel_gap, threads, first, highs_options))
     finally:
         pyomo_log.setLevel(level)
+    run_seconds = time.perf_counter() - t_run
     out = _outcome(am, opt, h, callbacks.stopped, transfer)
-    out.solver_seconds += spent
+    # our clock, not HiGHS's getRunTime(): that one adds up every run of a persistent Highs (re-solves)
+    out.solver_seconds = run_seconds + spent
     return _with_head_start(am, out, head, mip_rel_gap)
 
 

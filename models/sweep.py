@@ -414,8 +414,10 @@ class VariantResult:
     markets_entered: int = 0
     entries: list[Entry] = field(default_factory=list)
     warm: bool = False  # solved on a model re-targeted in place (not rebuilt)
-    seconds: float = 0.0
+    seconds: float = 0.0  # the whole variant: scenario, model, solve, extraction
     message: str = ""
+    model_seconds: float = 0.0  # building (or re-targeting) the model and handing it to HiGHS
+    solver_seconds: float = 0.0  # the head start (when no plan is offered) and HiGHS
 
     @property
     def has_plan(self) -> bool:
@@ -586,7 +588,9 @@ class WarmSolver:
             sc = variant_scenario(base, spec, variant.index, self.base_data)
         except ScenarioError as exc:
             return VariantResult(variant.index, variant.label, "invalid", message=str(exc), seconds=time.perf_counter() - started)
+        t_model = time.perf_counter()
         am, warm = self._model(sc)
+        t_model = time.perf_counter() - t_model
         start = None
         if warm and self.values is not None and am.integer_count > 0:
             start = self.values if RowSet.of_model(am).feasible(self.values) else None
@@ -599,7 +603,8 @@ class WarmSolver:
             variant.index, variant.label, res.status.value, res.objective_value, res.best_bound, res.gap,
             k.expected_npv if k else None, k.cvar if k else None,
             float(sum(y.spend for y in res.years)) if res.years else None,
-            len(entries), entries, warm, time.perf_counter() - started, res.message)
+            len(entries), entries, warm, time.perf_counter() - started, res.message,
+            t_model + out.transfer_seconds, out.solver_seconds)
 
     def evaluate(self, base: Scenario, spec: SweepSpec, variant: Variant, plan: list[Entry], kept_out: list[str],
                  should_stop: Callable[[], bool] | None = None) -> RobustCheck:

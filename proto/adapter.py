@@ -581,7 +581,8 @@ def variant_to_proto(r: Any) -> sweep_pb2.VariantResult:
         index=r.index, label=r.label, status=_status_word_to_proto(r.status), invalid=r.status == "invalid",
         objective_value=r.objective_value, best_bound=r.best_bound, gap=r.gap, expected_npv=r.expected_npv,
         cvar=r.cvar, total_spend=r.total_spend, markets_entered=r.markets_entered,
-        entries=[_entry_to_proto(e) for e in r.entries], warm=r.warm, seconds=r.seconds, message=r.message)
+        entries=[_entry_to_proto(e) for e in r.entries], warm=r.warm, seconds=r.seconds, message=r.message,
+        model_seconds=r.model_seconds, solver_seconds=r.solver_seconds)
 
 
 def variant_from_proto(m: sweep_pb2.VariantResult) -> Any:
@@ -591,7 +592,8 @@ def variant_from_proto(m: sweep_pb2.VariantResult) -> Any:
     return VariantResult(
         m.index, m.label, status, *(_optional(m, n) for n in ("objective_value", "best_bound", "gap", "expected_npv",
                                                              "cvar", "total_spend")),
-        m.markets_entered, [_entry_from_proto(e) for e in m.entries], m.warm, m.seconds, m.message)
+        m.markets_entered, [_entry_from_proto(e) for e in m.entries], m.warm, m.seconds, m.message,
+        m.model_seconds, m.solver_seconds)
 
 
 def robust_check_to_proto(c: Any) -> sweep_pb2.RobustCheck:

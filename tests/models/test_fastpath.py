@@ -159,3 +159,26 @@ def test_the_environment_switch_forces_the_stock_path(monkeypatch: pytest.Monkey
     am = build_model(load_builtin_example())
     solve_model(am, time_limit=5.0)
     assert type(am.solver) is pyomo_highs.Highs
+
+
+def test_the_fast_transfer_keeps_pyomo_s_bookkeeping_as_the_stock_one() -> None:
+    """The same HiGHS columns in the same order, and the same record of which rows use which
+    variable (read by Pyomo when a re-solve replaces rows): the fast path fills that record
+    variable by variable instead of per non-zero."""
+    sc = parse_scenario(generate_scenario(12, 5, seed=4, levers_share=0.5, carry_over=True))
+    solvers = {}
+    for fast in (True, False):
+        am = build_model(sc)
+        opt = highs_fast.persistent_highs(am.linear_rows, am.variables, fast)
+        opt.set_instance(am.model)
+        names = {id(v): v.name for v in am.variables}
+        solvers[fast] = (
+            [names.get(vid, "?") for vid, _col in sorted(opt._pyomo_var_to_solver_var_map.items(), key=lambda kv: kv[1])],
+            {names[vid]: sorted(c.name for c in refs[0]) for vid, refs in opt._referenced_variables.items()},
+            {c.name: [v.name for v in vs] for c, vs in opt._vars_referenced_by_con.items()},
+            opt._solver_model.getNumRow(),
+        )
+    assert solvers[True][0] == solvers[False][0]
+    assert solvers[True][1] == solvers[False][1]
+    assert solvers[True][2] == solvers[False][2]
+    assert solvers[True][3] == solvers[False][3]

@@ -337,6 +337,8 @@ class VariantResult(_message.Message):
     WARM_FIELD_NUMBER: _builtins.int
     SECONDS_FIELD_NUMBER: _builtins.int
     MESSAGE_FIELD_NUMBER: _builtins.int
+    MODEL_SECONDS_FIELD_NUMBER: _builtins.int
+    SOLVER_SECONDS_FIELD_NUMBER: _builtins.int
     index: _builtins.int
     """0 for the base scenario; 1..n for the grid points (last axis fastest) or the draws."""
     label: _builtins.str
@@ -369,6 +371,10 @@ class VariantResult(_message.Message):
     """Seconds spent on this variant in its worker."""
     message: _builtins.str
     """The solve's message, or why the variant has no answer."""
+    model_seconds: _builtins.float
+    """Of `seconds`: building (or re-targeting) the model and handing it to HiGHS."""
+    solver_seconds: _builtins.float
+    """Of `seconds`: the head start (when no plan was offered) and HiGHS."""
     @_builtins.property
     def entries(self) -> _containers.RepeatedCompositeFieldContainer[Global___SweepEntry]:
         """The entry decisions (markets not listed are not entered)."""
@@ -391,10 +397,12 @@ class VariantResult(_message.Message):
         warm: _builtins.bool = ...,
         seconds: _builtins.float = ...,
         message: _builtins.str = ...,
+        model_seconds: _builtins.float = ...,
+        solver_seconds: _builtins.float = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_best_bound", b"_best_bound", "_cvar", b"_cvar", "_expected_npv", b"_expected_npv", "_gap", b"_gap", "_objective_value", b"_objective_value", "_total_spend", b"_total_spend", "best_bound", b"best_bound", "cvar", b"cvar", "expected_npv", b"expected_npv", "gap", b"gap", "objective_value", b"objective_value", "total_spend", b"total_spend"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_best_bound", b"_best_bound", "_cvar", b"_cvar", "_expected_npv", b"_expected_npv", "_gap", b"_gap", "_objective_value", b"_objective_value", "_total_spend", b"_total_spend", "best_bound", b"best_bound", "cvar", b"cvar", "entries", b"entries", "expected_npv", b"expected_npv", "gap", b"gap", "index", b"index", "invalid", b"invalid", "label", b"label", "markets_entered", b"markets_entered", "message", b"message", "objective_value", b"objective_value", "seconds", b"seconds", "status", b"status", "total_spend", b"total_spend", "warm", b"warm"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_best_bound", b"_best_bound", "_cvar", b"_cvar", "_expected_npv", b"_expected_npv", "_gap", b"_gap", "_objective_value", b"_objective_value", "_total_spend", b"_total_spend", "best_bound", b"best_bound", "cvar", b"cvar", "entries", b"entries", "expected_npv", b"expected_npv", "gap", b"gap", "index", b"index", "invalid", b"invalid", "label", b"label", "markets_entered", b"markets_entered", "message", b"message", "model_seconds", b"model_seconds", "objective_value", b"objective_value", "seconds", b"seconds", "solver_seconds", b"solver_seconds", "status", b"status", "total_spend", b"total_spend", "warm", b"warm"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__best_bound: _TypeAlias = _typing.Literal["best_bound"]  # noqa: Y015
     _WhichOneofArgType__best_bound: _TypeAlias = _typing.Literal["_best_bound", b"_best_bound"]  # noqa: Y015
