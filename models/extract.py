@@ -40,7 +40,7 @@ def model_size(am: AllocationModel) -> ModelSize:
         variables=am.n_vars,
         integer_variables=am.integer_count,
         constraints=len(am.rows),
-        nonzeros=int(sum(r.idx.size for r in am.rows)),
+        nonzeros=am.nonzeros,
     )
 
 

@@ -604,6 +604,11 @@ class AllocationModel:
         return len(self.variables)
 
     @property
+    def nonzeros(self) -> int:
+        """Non-zeros of the rows (the objective not counted)."""
+        return int(sum(r.idx.size for r in self.rows))
+
+    @property
     def n_x(self) -> int:
         return self.layout.n_x
 

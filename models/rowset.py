@@ -149,6 +149,32 @@ def complete_cvar(am: AllocationModel, v: np.ndarray) -> None:
     v[am.u_index] = np.maximum(0.0, best_eta - npv)
 
 
+def ordered_investment(am: AllocationModel, v: np.ndarray) -> np.ndarray:
+    """The plan with each market-year's growth investment re-split over its segments in order.
+
+    The segments of a market-year are stored in their order, highest return first (§2.3), so
+    filling them in order gives the most return for the same spend: every limit on spend still
+    holds, and the objective does not fall. HiGHS's optimal plans are split that way; a plan of
+    a sub-MIP stopped at its gap may not be, and the result's per-year figures (one total per
+    market-year) would then understate what the plan earns. The CVaR variables are re-set."""
+    lay = am.layout
+    w = v.copy()
+    n = lay.y_market.size
+    if n == 0:
+        return w
+    y = w[lay.y_offset:lay.n_offset]
+    width = np.asarray(lay.y_width, dtype=float)
+    new_group = np.ones(n, dtype=bool)
+    new_group[1:] = (lay.y_market[1:] != lay.y_market[:-1]) | (lay.y_year[1:] != lay.y_year[:-1])
+    group = np.cumsum(new_group) - 1
+    total = np.bincount(group, weights=y)
+    before = np.cumsum(width) - width  # width of the earlier pieces of the same group
+    before -= (np.cumsum(width) - width)[np.nonzero(new_group)[0]][group]
+    w[lay.y_offset:lay.n_offset] = np.clip(total[group] - before, 0.0, width)
+    complete_cvar(am, w)
+    return w
+
+
 def plan_objective(am: AllocationModel, v: np.ndarray) -> float:
     """The maximized objective of docs/model.md §2.6 for the vector v (constant included)."""
     return float(am.objective_coef @ v + am.objective_constant)

@@ -24,6 +24,7 @@ import numpy as np
 from . import highs_fast
 from .formulation import AllocationModel, build_model, paused_gc
 from .highs_start import offered_start
+from .rowset import RowSet, ordered_investment, plan_objective
 from .scenario import Scenario
 from .status import Progress, ProgressKind, SolveStatus
 
@@ -41,6 +42,12 @@ OFFER_START_MAX_INTEGERS = 2_000  # below this the head start's plan is HiGHS's 
 # start's fix-and-optimize added 0.003-0.004 % between 9 and 15 s; HiGHS from scratch, given
 # the time, ends above the head start's plan: yearly-2000-s0 73,706 against 73,649)
 HEAD_START_MAX_SECONDS = 10.0
+# From this many non-zeros HiGHS's own search is not run: the head start (LP relaxation for the
+# bound, greedy, local search, sub-MIPs / fix-and-optimize) is the whole solve. Measured at
+# 10,000 markets (8.5 M non-zeros, 239,027 integers): HiGHS's presolve alone took 30.4 s, and
+# given 48 s it returned no plan after 78 s (it overran its limit); the transfer to it cost 5 s.
+HUGE_MODEL_NONZEROS = 4_000_000
+HUGE_RESERVE_SECONDS = 0.5  # of the time limit, kept for extracting the result
 MIN_HIGHS_SECONDS = 0.05  # HiGHS always runs (it proves or improves the plan), at least this long
 OBJECTIVE_SELF_CHECK = 1e-6  # relative: the reported objective vs the plan's own
 
@@ -111,7 +118,9 @@ def solve_model(
     callbacks = _Callbacks(on_progress, should_stop, progress_interval)
     head = None
     if start is None and head_start is not False and am.integer_count > 0:
-        head = _run_head_start(am, time_limit, callbacks, should_stop)
+        head = _run_head_start(am, time_limit, callbacks, should_stop, mip_rel_gap)
+        if is_huge(am):
+            return _outcome_of_huge(am, head, callbacks.stopped, time.perf_counter() - callbacks.started, mip_rel_gap)
         if head is not None:
             if am.integer_count < OFFER_START_MAX_INTEGERS:
                 # Larger models: HiGHS searches from scratch, the head start's plan stays the
@@ -155,20 +164,28 @@ def solve_model(
 # ----------------------------------------------------------------------------- the head start
 
 
+def is_huge(am: AllocationModel) -> bool:
+    """Too large for HiGHS's own search within any usual time limit (HUGE_MODEL_NONZEROS)."""
+    return am.nonzeros >= HUGE_MODEL_NONZEROS
+
+
 def head_start_seconds(am: AllocationModel, time_limit: float) -> float:
     """The share of the time limit the head start may use (docs/model.md §6.2).
 
     Small models: the greedy and local search only (HiGHS's own root heuristics are as good and
     the bound needs HiGHS's time); large ones (>= LARGE_MODEL_INTEGERS integers, where HiGHS's
-    presolve and root LP take seconds before its first plan) also get the restricted sub-MIPs.
+    presolve and root LP take seconds before its first plan) also get the restricted sub-MIPs;
+    huge ones (:func:`is_huge`) the whole time limit, as the head start is their whole solve.
     """
+    if is_huge(am):
+        return max(time_limit - HUGE_RESERVE_SECONDS, 0.5 * time_limit)
     if am.integer_count >= LARGE_MODEL_INTEGERS:
         return min(HEAD_START_SHARE_LARGE * time_limit, HEAD_START_MAX_SECONDS)
     return HEAD_START_SHARE * time_limit
 
 
 def _run_head_start(am: AllocationModel, time_limit: float, callbacks: _Callbacks,
-                    should_stop: Callable[[], bool] | None) -> Any:
+                    should_stop: Callable[[], bool] | None, mip_rel_gap: float | None = None) -> Any:
     from .heuristic import head_start
 
     def on_plan(plan: Any) -> None:
@@ -181,7 +198,8 @@ def _run_head_start(am: AllocationModel, time_limit: float, callbacks: _Callback
 
     try:
         return head_start(am, head_start_seconds(am, time_limit), should_stop=stop, on_plan=on_plan,
-                          sub_mips=am.integer_count >= LARGE_MODEL_INTEGERS)
+                          sub_mips=am.integer_count >= LARGE_MODEL_INTEGERS or is_huge(am), whole=is_huge(am),
+                          target_gap=mip_rel_gap)
     except Exception:  # noqa: BLE001 - a head start is a hint; without it HiGHS starts from nothing
         log.exception("the head start failed; HiGHS starts without a plan")
         return None
@@ -207,6 +225,30 @@ def _outcome_of_head(head: Any, stopped: bool, seconds: float) -> SolveOutcome:
                         head_start=head)
 
 
+def _outcome_of_huge(am: AllocationModel, head: Any, stopped: bool, seconds: float, mip_rel_gap: float) -> SolveOutcome:
+    """The outcome of a huge model, whose whole solve is the head start: its plan, and the LP
+    relaxation's optimum as the bound when the LP was solved in time (else no bound, no gap)."""
+    if head is None:
+        status = SolveStatus.CANCELLED if stopped else SolveStatus.NO_SOLUTION
+        return SolveOutcome(status, None, None, None, None, 0.0, seconds, "Interrupted" if stopped else "no plan found")
+    values, objective = head.values, head.objective
+    ordered = ordered_investment(am, values)  # the same spend, split as the result reports it (§2.3)
+    if RowSet.of_model(am).feasible(ordered) and plan_objective(am, ordered) >= objective:
+        values, objective = ordered, plan_objective(am, ordered)
+    bound = head.lp_bound
+    gap = _gap(objective, bound) if bound is not None else None
+    if stopped:
+        status = SolveStatus.CANCELLED
+    else:
+        status = SolveStatus.OPTIMAL if gap is not None and gap <= mip_rel_gap else SolveStatus.FEASIBLE
+    note = ("the service's own search (LP relaxation, greedy, local search, fix-and-optimize): the model is too large "
+            "for HiGHS's search within the time limit" + ("" if bound is not None else "; the LP relaxation was not "
+                                                           "solved in time, so there is no bound"))
+    return SolveOutcome(status, objective, bound, gap, values, 0.0, seconds,
+                        "Interrupted" if stopped else "Time limit reached" if status == SolveStatus.FEASIBLE else "Optimal",
+                        message=note, head_start=head)
+
+
 def _with_head_start(am: AllocationModel, out: SolveOutcome, head: Any, mip_rel_gap: float) -> SolveOutcome:
     """Combine HiGHS's outcome with the head start's plan and LP bound, and self-check the objective.
 
@@ -223,6 +265,9 @@ def _with_head_start(am: AllocationModel, out: SolveOutcome, head: Any, mip_rel_
         if out.status == SolveStatus.NO_SOLUTION:
             out.status = SolveStatus.FEASIBLE
         out.objective_value, out.values = head.objective, head.values.copy()
+        ordered = ordered_investment(am, out.values)  # the same spend, split as the result reports it (§2.3)
+        if RowSet.of_model(am).feasible(ordered) and plan_objective(am, ordered) >= head.objective:
+            out.objective_value, out.values = plan_objective(am, ordered), ordered
         out.message = (out.message + "; " if out.message else "") + \
             "the plan of the head start (HiGHS found none better within the time limit)"
     if out.status.has_plan and out.values is not None:
