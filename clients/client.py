@@ -503,13 +503,17 @@ class AllocationClient(_Api):
     def _job_handle(self, info: JobInfo) -> JobHandle:
         return JobHandle(self, info)
 
-    def watch(self, job_id: str, *, timeout: float | None = None) -> Iterator[WatchEvent]:
-        """Live events: the current state, progress, then ``done`` with the final job."""
+    def _stream(self, method: str, request: Any, parse: Callable[[Any], T], timeout: float | None) -> Iterator[T]:
+        """A server stream, each message parsed; a failure as :class:`AllocationError`."""
         try:
-            for resp in self._stub.WatchJob(svc.WatchJobRequest(job_id=job_id), timeout=timeout, metadata=self.metadata):
-                yield event_from_proto(resp)
+            for resp in getattr(self._stub, method)(request, timeout=timeout, metadata=self.metadata):
+                yield parse(resp)
         except grpc.RpcError as err:
             raise AllocationError.from_rpc_error(err) from None
+
+    def watch(self, job_id: str, *, timeout: float | None = None) -> Iterator[WatchEvent]:
+        """Live events: the current state, progress, then ``done`` with the final job."""
+        yield from self._stream("WatchJob", svc.WatchJobRequest(job_id=job_id), event_from_proto, timeout)
 
     def sweep(self, sweep: SweepSpec | dict[str, Any] | str, scenario: Scenario | dict[str, Any] | None = None, *,
               document: str | None = None, scenario_name: str | None = None, revision: int | None = None,
@@ -520,19 +524,11 @@ class AllocationClient(_Api):
         ``watch_sweep(job_id)`` re-attaches."""
         req = _sweep_source(_source(svc.SweepRequest(request_id=request_id), scenario, document, scenario_name,
                                     revision), sweep)
-        try:
-            for resp in self._stub.Sweep(req, timeout=timeout, metadata=self.metadata):
-                yield sweep_event_from_proto(resp)
-        except grpc.RpcError as err:
-            raise AllocationError.from_rpc_error(err) from None
+        yield from self._stream("Sweep", req, sweep_event_from_proto, timeout)
 
     def watch_sweep(self, job_id: str, *, timeout: float | None = None) -> Iterator[SweepEvent]:
         """A sweep's answers so far, then live ones, the summary and ``done``."""
-        try:
-            for resp in self._stub.WatchSweep(svc.WatchSweepRequest(job_id=job_id), timeout=timeout, metadata=self.metadata):
-                yield sweep_event_from_proto(resp)
-        except grpc.RpcError as err:
-            raise AllocationError.from_rpc_error(err) from None
+        yield from self._stream("WatchSweep", svc.WatchSweepRequest(job_id=job_id), sweep_event_from_proto, timeout)
 
     def get_sweep(self, job_id: str, *, timeout: float | None = None) -> SweepInfo:
         """A sweep job with every variant's answer (all pages), the robust checks and the summary."""

@@ -38,7 +38,7 @@ def register(sub: Any) -> None:
                    help="Monte Carlo: an uncertain field; DIST normal:MEAN:SD, uniform:LOW:HIGH or "
                         "triangular:LOW:MODE:HIGH; e.g. markets[*].market_growth=add:normal:0:0.02")
     s.add_argument("--robust-share", dest="robust_share", type=float, default=None,
-                   help="an entry decision is robust when made in at least this share of variants (default 0.8)")
+                   help="an entry decision is robust when made in at least this share of the variants; unset: 0.8")
     s.add_argument("--time-limit", type=float, default=None, help="time limit of each variant's solve, seconds")
     s.add_argument("--gap", type=float, default=None, help="relative MIP gap of each variant's solve")
     s.add_argument("--server", default=None, help="HOST:PORT of a Lepton server; without it the sweep runs here")

@@ -693,7 +693,8 @@ class Scenario(_Schema):
 
     def to_dict(self) -> dict[str, Any]:
         """The canonical plain-data form: every field present, per-year limits as lists."""
-        return self.model_dump(mode="json")
+        with paused_gc():  # tens of thousands of new dicts: a collection now would rescan them all (10,000 markets)
+            return self.model_dump(mode="json")
 
     def canonical_json(self) -> str:
         """The canonical JSON text (defaults filled, keys sorted): what a store keeps."""

@@ -15,6 +15,7 @@ import logging
 import threading
 import time
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import grpc
@@ -66,6 +67,23 @@ def _invalid(violations: list[FieldViolation], what: str = "invalid scenario") -
     return _Abort(grpc.StatusCode.INVALID_ARGUMENT, msg, violations)
 
 
+@contextmanager
+def _mapped() -> Iterator[None]:
+    """Domain exceptions as the status codes of the contract (an :class:`_Abort`)."""
+    try:
+        yield
+    except ScenarioError as err:
+        raise _invalid(err.violations) from None
+    except NotFound as err:
+        raise _Abort(grpc.StatusCode.NOT_FOUND, str(err.args[0] if err.args else err)) from None
+    except (AlreadyExists, IdempotencyConflict) as err:
+        raise _Abort(grpc.StatusCode.ALREADY_EXISTS, str(err)) from None
+    except QueueFull as err:
+        raise _Abort(grpc.StatusCode.RESOURCE_EXHAUSTED, str(err)) from None
+    except Draining as err:
+        raise _Abort(grpc.StatusCode.UNAVAILABLE, str(err)) from None
+
+
 def _rpc(method: Any) -> Any:
     """Map domain exceptions to status codes; never leak a traceback to the client."""
     name = method.__name__
@@ -73,25 +91,11 @@ def _rpc(method: Any) -> Any:
     def wrapper(self: AllocationServicer, request: Any, context: grpc.ServicerContext) -> Any:
         code = "OK"
         try:
-            return method(self, request, context)
+            with _mapped():
+                return method(self, request, context)
         except _Abort as err:
             code = err.code.name
             _abort(context, err)
-        except ScenarioError as err:
-            code = "INVALID_ARGUMENT"
-            _abort(context, _invalid(err.violations))
-        except NotFound as err:
-            code = "NOT_FOUND"
-            _abort(context, _Abort(grpc.StatusCode.NOT_FOUND, str(err.args[0] if err.args else err)))
-        except (AlreadyExists, IdempotencyConflict) as err:
-            code = "ALREADY_EXISTS"
-            _abort(context, _Abort(grpc.StatusCode.ALREADY_EXISTS, str(err)))
-        except QueueFull as err:
-            code = "RESOURCE_EXHAUSTED"
-            _abort(context, _Abort(grpc.StatusCode.RESOURCE_EXHAUSTED, str(err)))
-        except Draining as err:
-            code = "UNAVAILABLE"
-            _abort(context, _Abort(grpc.StatusCode.UNAVAILABLE, str(err)))
         except Exception:  # noqa: BLE001
             if context.code() is not None:  # abort() already set a status
                 raise
@@ -244,11 +248,18 @@ class AllocationServicer(svc_grpc.AllocationServiceServicer):
         if not request.job_id:
             _abort(context, _invalid([FieldViolation("job_id", "is required")], "invalid request"))
         try:
-            self.store.get_job(request.job_id)
+            job = self.store.get_job(request.job_id)
         except NotFound as err:
             _abort(context, _Abort(grpc.StatusCode.NOT_FOUND, str(err.args[0] if err.args else err)))
         stop = threading.Event()
         context.add_callback(stop.set)
+        if job.kind == "sweep":  # its state changes and its end (WatchSweep has the answers)
+            for ev in self.manager.watch_sweep(request.job_id, stop):
+                if ev.kind == SweepEventKind.STATE and ev.job is not None:
+                    yield svc.WatchJobResponse(event=state_event_to_proto(ev.job))
+                elif ev.kind == SweepEventKind.DONE and ev.job is not None:
+                    yield svc.WatchJobResponse(event=final_event_to_proto(ev.job, self.store.job_history(ev.job.job_id)))
+            return
         for msg in self.manager.watch(request.job_id, stop):
             if msg.kind == EventKind.STATE and msg.job is not None:
                 yield svc.WatchJobResponse(event=state_event_to_proto(msg.job))
@@ -286,23 +297,12 @@ class AllocationServicer(svc_grpc.AllocationServiceServicer):
 
     def Sweep(self, request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
         try:
-            sc, spec, name, rev = self._sweep_request(request)
-            job, _ = self.manager.submit_sweep(sc, spec, request_id=request.request_id, scenario_name=name,
-                                               scenario_revision=rev, who=self._who(context))
+            with _mapped():
+                sc, spec, name, rev = self._sweep_request(request)
+                job, _ = self.manager.submit_sweep(sc, spec, request_id=request.request_id, scenario_name=name,
+                                                   scenario_revision=rev, who=self._who(context))
         except _Abort as err:
             _abort(context, err)
-            return
-        except ScenarioError as err:
-            _abort(context, _invalid(err.violations))
-            return
-        except QueueFull as err:
-            _abort(context, _Abort(grpc.StatusCode.RESOURCE_EXHAUSTED, str(err)))
-            return
-        except Draining as err:
-            _abort(context, _Abort(grpc.StatusCode.UNAVAILABLE, str(err)))
-            return
-        except (AlreadyExists, IdempotencyConflict) as err:
-            _abort(context, _Abort(grpc.StatusCode.ALREADY_EXISTS, str(err)))
             return
         yield from self._sweep_stream(job.job_id, context, svc.SweepResponse)
 

@@ -68,7 +68,9 @@ def test_submit_sweep_is_idempotent_and_listed_as_a_sweep_job(client: Allocation
     with pytest.raises(AllocationError) as ei:
         client.submit_sweep({**GRID, "robust_share": 0.5}, base, request_id="sweep-idem-1")
     assert ei.value.code_name == "ALREADY_EXISTS"
-    list(client.watch_sweep(a.job_id))
+    watched = list(client.watch(a.job_id))  # WatchJob of a sweep: its state changes, then the ended job
+    assert watched[0].kind == "state" and watched[-1].job is not None
+    assert watched[-1].job.kind == "sweep" and watched[-1].job.state == JobState.SUCCEEDED
     jobs, _ = client.list_jobs(page_size=50)
     assert any(j.job_id == a.job_id and j.kind == "sweep" for j in jobs)
 
