@@ -35,7 +35,7 @@ import numpy as np
 
 from .formulation import AllocationModel
 from .highs_start import new_highs, offered_start
-from .rowset import RowSet, column_bounds, complete_cvar, plan_objective
+from .rowset import RowSet, column_bounds, complete_cvar, ordered_investment, plan_objective, relative_gap
 
 # rows whose bound is a shared resource: the density of a column is its objective per unit of these
 RESOURCE_FAMILIES = ("budget", "budget_cumulative", "headcount_cap", "net_hires", "talent_cap",
@@ -423,12 +423,23 @@ def _highs_model(am: AllocationModel, rows: RowSet, integer: bool) -> Any:
 
 
 def _finish(s: _Search, rows: RowSet) -> tuple[np.ndarray, float] | None:
-    """The finished plan (CVaR completed) if it passes every row of the model, else None."""
-    v = s.v.copy()
-    complete_cvar(s.am, v)
-    if not rows.feasible(v):
+    """The finished plan of a search (see :func:`_checked_plan`)."""
+    return _checked_plan(s.am, rows, s.v)
+
+
+def _checked_plan(am: AllocationModel, rows: RowSet, v: np.ndarray) -> tuple[np.ndarray, float] | None:
+    """(plan, objective) of ``v`` if it passes every row of the model, else None: the CVaR
+    variables completed, and the growth investment split in segment order (:func:`ordered_investment`:
+    the same spend, never less return), the split the result reports and HiGHS's optimal plans
+    have. Every plan of the head start, a greedy's or a sub-MIP's, is finished here."""
+    plain = v.copy()
+    complete_cvar(am, plain)
+    ordered = ordered_investment(am, v)
+    if plan_objective(am, ordered) >= plan_objective(am, plain) and rows.feasible(ordered):
+        return ordered, plan_objective(am, ordered)
+    if not rows.feasible(plain):
         return None
-    return v, plan_objective(s.am, v)
+    return plain, plan_objective(am, plain)
 
 
 class _Clock:
@@ -475,8 +486,7 @@ def head_start(am: AllocationModel, time_budget: float, *, rows: RowSet | None =
     lp_bound = lp[2] if lp is not None else None
 
     def enough(objective: float) -> bool:
-        return lp_bound is not None and target_gap is not None and \
-            max(lp_bound - objective, 0.0) / max(abs(objective), 1e-9) <= target_gap
+        return lp_bound is not None and target_gap is not None and relative_gap(objective, lp_bound) <= target_gap
 
     probe = _Search(am, rows)
     best: tuple[np.ndarray, float, _Search] | None = None
@@ -573,11 +583,11 @@ def _restricted_mips(am: AllocationModel, rows: RowSet, plan: HeadStart, x_lp: n
 
     attempt("the columns the LP uses", (x_lp[:nx] > LP_POSITIVE) | chosen, clock.left() * RESTRICTED_FIRST_SHARE)
     markets = (lp_mass > LP_POSITIVE) | in_plan
-    if enough(plan.objective):
+    if enough(plan.objective) or clock.over:
         pass
-    elif not clock.over and int(np.sum(markets[market])) <= SUB_MIP_MAX_COLUMNS:
+    elif int(np.sum(markets[market])) <= SUB_MIP_MAX_COLUMNS:
         attempt("the markets the LP uses", markets[market], clock.left())
-    elif not clock.over:
+    else:
         plan = improve(am, plan, clock.left(), rows=rows, should_stop=clock.should_stop, on_plan=on_plan,
                        markets=np.nonzero(markets)[0], sub=sub, started=clock.started, enough=enough)
     plan.seconds = clock.elapsed()
@@ -649,10 +659,7 @@ class _SubMip:
         w = start.copy()
         w[cols] = np.asarray(h.getSolution().col_value, dtype=float)
         w[self.is_integer] = np.round(w[self.is_integer])
-        complete_cvar(self.am, w)
-        if not rows.feasible(w):
-            return None
-        return w, plan_objective(self.am, w)
+        return _checked_plan(self.am, rows, w)
 
 
 # ----------------------------------------------------------------------------- fix-and-optimize

@@ -168,11 +168,16 @@ def ordered_investment(am: AllocationModel, v: np.ndarray) -> np.ndarray:
     new_group[1:] = (lay.y_market[1:] != lay.y_market[:-1]) | (lay.y_year[1:] != lay.y_year[:-1])
     group = np.cumsum(new_group) - 1
     total = np.bincount(group, weights=y)
-    before = np.cumsum(width) - width  # width of the earlier pieces of the same group
-    before -= (np.cumsum(width) - width)[np.nonzero(new_group)[0]][group]
+    earlier = np.cumsum(width) - width  # width of every earlier piece ...
+    before = earlier - earlier[np.nonzero(new_group)[0]][group]  # ... of the same market-year
     w[lay.y_offset:lay.n_offset] = np.clip(total[group] - before, 0.0, width)
     complete_cvar(am, w)
     return w
+
+
+def relative_gap(objective: float, bound: float) -> float:
+    """HiGHS's relative gap for a maximization: (bound − objective) / max(|objective|, 1e-9), at least 0."""
+    return max(bound - objective, 0.0) / max(abs(objective), 1e-9)
 
 
 def plan_objective(am: AllocationModel, v: np.ndarray) -> float:

@@ -24,7 +24,7 @@ import numpy as np
 from . import highs_fast
 from .formulation import AllocationModel, build_model, paused_gc
 from .highs_start import offered_start
-from .rowset import RowSet, ordered_investment, plan_objective
+from .rowset import relative_gap
 from .scenario import Scenario
 from .status import Progress, ProgressKind, SolveStatus
 
@@ -120,7 +120,7 @@ def solve_model(
     if start is None and head_start is not False and am.integer_count > 0:
         head = _run_head_start(am, time_limit, callbacks, should_stop, mip_rel_gap)
         if is_huge(am):
-            return _outcome_of_huge(am, head, callbacks.stopped, time.perf_counter() - callbacks.started, mip_rel_gap)
+            return _outcome_of_huge(head, callbacks.stopped, time.perf_counter() - callbacks.started, mip_rel_gap)
         if head is not None:
             if am.integer_count < OFFER_START_MAX_INTEGERS:
                 # Larger models: HiGHS searches from scratch, the head start's plan stays the
@@ -132,7 +132,7 @@ def solve_model(
                 start = head.values
             callbacks.lp_bound = head.lp_bound
             if _proven_by_lp(head, mip_rel_gap) or callbacks.stopped:
-                return _outcome_of_head(head, callbacks.stopped, time.perf_counter() - callbacks.started)
+                return _outcome_of_head(head, callbacks.stopped, time.perf_counter() - callbacks.started, mip_rel_gap)
     spent = time.perf_counter() - callbacks.started
     opt = _solver_for(am, fast_path)
 
@@ -207,46 +207,36 @@ def _run_head_start(am: AllocationModel, time_limit: float, callbacks: _Callback
 
 def _proven_by_lp(head: Any, mip_rel_gap: float) -> bool:
     """The head start's plan is within the asked gap of the LP relaxation's bound: nothing to prove."""
-    return head.lp_bound is not None and _gap(head.objective, head.lp_bound) <= mip_rel_gap
+    return head.lp_bound is not None and relative_gap(head.objective, head.lp_bound) <= mip_rel_gap
 
 
-def _gap(objective: float, bound: float) -> float:
-    """HiGHS's relative gap for a maximization: (bound − objective) / max(|objective|, 1e-9), at least 0."""
-    return max(bound - objective, 0.0) / max(abs(objective), 1e-9)
-
-
-def _outcome_of_head(head: Any, stopped: bool, seconds: float) -> SolveOutcome:
-    """The outcome when HiGHS was not run: the LP bound proved the plan, or a cancel came first."""
+def _outcome_of_head(head: Any, stopped: bool, seconds: float, mip_rel_gap: float, *, whole: bool = False) -> SolveOutcome:
+    """The outcome when HiGHS's search was not run: the LP bound proved the head start's plan, a
+    cancel came first, or (``whole``) the model is huge and the head start was the whole solve;
+    the LP relaxation's optimum is the bound when it was solved (else no bound, no gap)."""
     bound = head.lp_bound
-    gap = _gap(head.objective, bound) if bound is not None else None
-    status = SolveStatus.CANCELLED if stopped else SolveStatus.OPTIMAL
-    return SolveOutcome(status, head.objective, bound, gap, head.values, 0.0, seconds,
-                        "head start (within the gap of the LP bound)" if not stopped else "Interrupted",
+    gap = relative_gap(head.objective, bound) if bound is not None else None
+    if stopped:
+        status, words = SolveStatus.CANCELLED, "Interrupted"
+    elif gap is not None and gap <= mip_rel_gap:
+        status, words = SolveStatus.OPTIMAL, "Optimal" if whole else "head start (within the gap of the LP bound)"
+    else:
+        status, words = SolveStatus.FEASIBLE, "Time limit reached"
+    note = ""
+    if whole:
+        note = ("the service's own search (LP relaxation, greedy, local search, fix-and-optimize): the model is too "
+                "large for HiGHS's search within the time limit" + ("" if bound is not None else "; the LP relaxation "
+                                                                    "was not solved in time, so there is no bound"))
+    return SolveOutcome(status, head.objective, bound, gap, head.values, 0.0, seconds, words, message=note,
                         head_start=head)
 
 
-def _outcome_of_huge(am: AllocationModel, head: Any, stopped: bool, seconds: float, mip_rel_gap: float) -> SolveOutcome:
-    """The outcome of a huge model, whose whole solve is the head start: its plan, and the LP
-    relaxation's optimum as the bound when the LP was solved in time (else no bound, no gap)."""
+def _outcome_of_huge(head: Any, stopped: bool, seconds: float, mip_rel_gap: float) -> SolveOutcome:
+    """The outcome of a huge model, whose whole solve is the head start."""
     if head is None:
         status = SolveStatus.CANCELLED if stopped else SolveStatus.NO_SOLUTION
         return SolveOutcome(status, None, None, None, None, 0.0, seconds, "Interrupted" if stopped else "no plan found")
-    values, objective = head.values, head.objective
-    ordered = ordered_investment(am, values)  # the same spend, split as the result reports it (§2.3)
-    if RowSet.of_model(am).feasible(ordered) and plan_objective(am, ordered) >= objective:
-        values, objective = ordered, plan_objective(am, ordered)
-    bound = head.lp_bound
-    gap = _gap(objective, bound) if bound is not None else None
-    if stopped:
-        status = SolveStatus.CANCELLED
-    else:
-        status = SolveStatus.OPTIMAL if gap is not None and gap <= mip_rel_gap else SolveStatus.FEASIBLE
-    note = ("the service's own search (LP relaxation, greedy, local search, fix-and-optimize): the model is too large "
-            "for HiGHS's search within the time limit" + ("" if bound is not None else "; the LP relaxation was not "
-                                                           "solved in time, so there is no bound"))
-    return SolveOutcome(status, objective, bound, gap, values, 0.0, seconds,
-                        "Interrupted" if stopped else "Time limit reached" if status == SolveStatus.FEASIBLE else "Optimal",
-                        message=note, head_start=head)
+    return _outcome_of_head(head, stopped, seconds, mip_rel_gap, whole=True)
 
 
 def _with_head_start(am: AllocationModel, out: SolveOutcome, head: Any, mip_rel_gap: float) -> SolveOutcome:
@@ -265,9 +255,6 @@ def _with_head_start(am: AllocationModel, out: SolveOutcome, head: Any, mip_rel_
         if out.status == SolveStatus.NO_SOLUTION:
             out.status = SolveStatus.FEASIBLE
         out.objective_value, out.values = head.objective, head.values.copy()
-        ordered = ordered_investment(am, out.values)  # the same spend, split as the result reports it (§2.3)
-        if RowSet.of_model(am).feasible(ordered) and plan_objective(am, ordered) >= head.objective:
-            out.objective_value, out.values = plan_objective(am, ordered), ordered
         out.message = (out.message + "; " if out.message else "") + \
             "the plan of the head start (HiGHS found none better within the time limit)"
     if out.status.has_plan and out.values is not None:
@@ -275,7 +262,7 @@ def _with_head_start(am: AllocationModel, out: SolveOutcome, head: Any, mip_rel_
         if head is not None and head.lp_bound is not None:
             out.best_bound = head.lp_bound if out.best_bound is None else min(out.best_bound, head.lp_bound)
         if out.best_bound is not None and out.objective_value is not None:
-            out.gap = _gap(out.objective_value, out.best_bound)
+            out.gap = relative_gap(out.objective_value, out.best_bound)
             if out.status == SolveStatus.FEASIBLE and out.gap <= mip_rel_gap:
                 out.status = SolveStatus.OPTIMAL  # within the asked gap of a valid bound, as HiGHS counts it
     return out
@@ -334,10 +321,10 @@ class _Callbacks:
                 # is no news (the stream's best plan never goes down)
                 objective = self.head_objective
                 kind = ProgressKind.HEARTBEAT
-                gap = _gap(objective, bound) if bound is not None else None
+                gap = relative_gap(objective, bound) if bound is not None else None
             if self.lp_bound is not None and (bound is None or self.lp_bound < bound):
                 bound = self.lp_bound
-                gap = _gap(objective, bound) if objective is not None else None
+                gap = relative_gap(objective, bound) if objective is not None else None
             event = Progress(
                 kind,
                 objective=objective,
@@ -360,7 +347,7 @@ class _Callbacks:
         bound = plan.lp_bound
         self.on_progress(Progress(
             ProgressKind.INCUMBENT, objective=plan.objective, best_bound=bound,
-            gap=_gap(plan.objective, bound) if bound is not None else None,
+            gap=relative_gap(plan.objective, bound) if bound is not None else None,
             elapsed_seconds=time.perf_counter() - self.started, nodes=0, at=time.time(), head_start=True,
         ))
 
