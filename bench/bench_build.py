@@ -137,6 +137,17 @@ def machine_info() -> dict[str, str]:
     }
 
 
+def report_header(title: str, what: str) -> list[str]:
+    """The first lines of a report: its title, when, the exact command that wrote it, what it measures."""
+    return [f"# {title}", "", f"Generated {_dt.datetime.now(_dt.UTC):%Y-%m-%d %H:%M UTC} by:", "", "```",
+            " ".join(shlex.quote(a) for a in [sys.executable, *sys.argv]), "```", "", what, ""]
+
+
+def machine_lines() -> list[str]:
+    """The report's closing machine section."""
+    return ["", "## Machine", ""] + [f"- {k}: {v}" for k, v in machine_info().items()] + [""]
+
+
 def _fmt(x: float | None, nd: int = 2) -> str:
     return "–" if x is None else f"{x:.{nd}f}"
 

@@ -14,9 +14,7 @@ number of markets. Writes ``bench/results/conversions.md``.
 from __future__ import annotations
 
 import argparse
-import datetime as _dt
 import json
-import shlex
 import sys
 import time
 from collections.abc import Callable
@@ -24,7 +22,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from bench_build import machine_info  # noqa: E402
+from bench_build import machine_lines, report_header  # noqa: E402
 
 
 def _best(f: Callable[[], object], n: int = 3) -> float:
@@ -76,15 +74,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"[bench] {n} markets done", file=sys.stderr)
     head = " | ".join(f"{n:,} markets ms" for n in sizes)
     growth = " | ".join(f"×{b / a:g} markets: growth" for a, b in zip(sizes, sizes[1:]))
-    lines = ["# Conversions on the way through the service, by size", "",
-             f"Generated {_dt.datetime.now(_dt.UTC):%Y-%m-%d %H:%M UTC} by:", "", "```",
-             " ".join(shlex.quote(a) for a in [sys.executable, *sys.argv]), "```", "",
-             "Generated 10-year scenarios, every lever on; best of 3 runs, one process.", "",
-             f"| step | {head} | {growth} |", "|---|" + "---:|" * (2 * len(sizes) - 1)]
+    lines = report_header("Conversions on the way through the service, by size",
+                          "Generated 10-year scenarios, every lever on; best of 3 runs, one process.")
+    lines += [f"| step | {head} | {growth} |", "|---|" + "---:|" * (2 * len(sizes) - 1)]
     for name, ms in table.items():
         g = " | ".join(f"{b / a:.2f}" for a, b in zip(ms, ms[1:]))
         lines.append(f"| {name} | " + " | ".join(f"{v:,.1f}" for v in ms) + f" | {g} |")
-    lines += ["", "## Machine", ""] + [f"- {k}: {v}" for k, v in machine_info().items()] + [""]
+    lines += machine_lines()
     Path(args.out).write_text("\n".join(lines), encoding="utf-8")
     print("\n".join(lines))
     return 0

@@ -22,9 +22,7 @@ of the wall time that is not the solver. Writes ``bench/results/large_scenarios.
 from __future__ import annotations
 
 import argparse
-import datetime as _dt
 import json
-import shlex
 import socket
 import subprocess
 import sys
@@ -36,7 +34,7 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from bench_build import machine_info  # noqa: E402
+from bench_build import machine_lines, report_header  # noqa: E402
 
 FAMILIES: dict[str, dict[str, Any]] = {
     "levers": {"carry_over": True, "levers_share": 1.0, "scenarios": True, "objective": "risk_adjusted_npv"},
@@ -169,12 +167,12 @@ def main(argv: list[str] | None = None) -> int:
         rows.append(run_case(int(markets), family, float(limit), args.gap, args.seed))
         r = rows[-1]
         print(f"[bench] {markets} {family}: wall {r['wall']:.1f} s, {r['status']}, gap {r['gap']}", file=sys.stderr)
-    lines = ["# Large scenarios through the service", "", f"Generated {_dt.datetime.now(_dt.UTC):%Y-%m-%d %H:%M UTC} by:", "",
-             "```", " ".join(shlex.quote(a) for a in [sys.executable, *sys.argv]), "```", "",
-             f"Generated 10-year scenarios (seed {args.seed}), `mip_rel_gap` {args.gap:g}; a server process (1 worker) and "
-             "a client process that sends the scenario file's text (`AllocationClient.solve(document=…)`). *solver* = "
-             "the head start and HiGHS in the worker; *not solver* = (wall − solver) / wall.", "",
-             "| markets | family | variables | integers | non-zeros | time limit s | wall s | build s | transfer s | solver s "
+    lines = report_header("Large scenarios through the service",
+                          f"Generated 10-year scenarios (seed {args.seed}), `mip_rel_gap` {args.gap:g}; a server process (1 "
+                          "worker) and a client process that sends the scenario file's text "
+                          "(`AllocationClient.solve(document=…)`). *solver* = the head start and HiGHS in the worker; "
+                          "*not solver* = (wall − solver) / wall.")
+    lines += ["| markets | family | variables | integers | non-zeros | time limit s | wall s | build s | transfer s | solver s "
              "| extraction s | explanation s | not solver | status | gap | server peak MB | worker peak MB | client peak MB |",
              "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|"]
     for r in rows:
@@ -184,7 +182,7 @@ def main(argv: list[str] | None = None) -> int:
                      f"{r['extraction']:.2f} | {r['explanation']:.2f} | {100 * (r['wall'] - r['solver']) / r['wall']:.1f} % | "
                      f"{r['status']} | {gap} | {r['server_peak_mb']:.0f} | {r['worker_peak_mb']:.0f} | {r['client_peak_mb']:.0f} |")
     lines += ["", "Messages:", ""] + [f"- {r['markets']:,} {r['family']}: {r['message']}" for r in rows]
-    lines += ["", "## Machine", ""] + [f"- {k}: {v}" for k, v in machine_info().items()] + [""]
+    lines += machine_lines()
     out = Path(args.out)
     out.write_text("\n".join(lines), encoding="utf-8")
     out.with_suffix(".json").write_text(json.dumps(rows, indent=1), encoding="utf-8")

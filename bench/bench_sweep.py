@@ -22,11 +22,9 @@ pointed at it. Wall time as the client sees it, and agreement variant by variant
 from __future__ import annotations
 
 import argparse
-import datetime as _dt
 import json
 import os
 import secrets
-import shlex
 import socket
 import statistics
 import subprocess
@@ -38,17 +36,8 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from bench_build import machine_info  # noqa: E402
+from bench_build import machine_lines, report_header  # noqa: E402
 from bench_mip import LEVERS  # noqa: E402
-
-
-def _header(title: str, what: str) -> list[str]:
-    return [f"# {title}", "", f"Generated {_dt.datetime.now(_dt.UTC):%Y-%m-%d %H:%M UTC} by:", "", "```",
-            " ".join(shlex.quote(a) for a in [sys.executable, *sys.argv]), "```", "", what, ""]
-
-
-def _machine() -> list[str]:
-    return ["", "## Machine", ""] + [f"- {k}: {v}" for k, v in machine_info().items()] + [""]
 
 
 def _same(a: Any, b: Any, gap: float) -> tuple[bool, bool]:
@@ -74,8 +63,8 @@ def bench_warm(args: argparse.Namespace) -> int:
     scales = [round(float(x), 6) for x in np.linspace(0.8, 1.2, args.variants)]
     spec = parse_sweep({"grid": [{"path": "budget.limit", "how": "scale", "values": scales}]}, base)
     ways: dict[str, list[Any]] = {}
-    for name, warm in (("warm", True), ("rebuild", False)):
-        solver = WarmSolver(1, warm)
+    for name, is_warm in (("warm", True), ("rebuild", False)):
+        solver = WarmSolver(1, is_warm)
         solver.solve_variant(base, spec, variants(spec)[0])  # the base: both ways start from a built model
         rows = []
         for v in variants(spec)[1:]:
@@ -92,7 +81,7 @@ def bench_warm(args: argparse.Namespace) -> int:
     def tot(rows: list[Any], key: str) -> float:
         return sum(getattr(r, key) for r in rows)
 
-    lines = _header("Sweep: warm variants against rebuilt ones",
+    lines = report_header("Sweep: warm variants against rebuilt ones",
                     f"A generated scenario of {args.markets} markets × {args.years} years (seed {args.seed}, every lever on), "
                     f"{args.variants} budget variants (`budget.limit` × 0.8 … 1.2), gap {args.gap:g}, time limit "
                     f"{args.time_limit:g} s per variant, one HiGHS thread, one process. *warm*: one model re-targeted in "
@@ -116,7 +105,7 @@ def bench_warm(args: argparse.Namespace) -> int:
     if differ:
         lines += ["", "Variants whose plans differ (objectives warm / rebuild):", ""]
         lines += [f"- #{i} {label}: {oa:,.4f} / {ob:,.4f}" for i, label, oa, ob in differ[:20]]
-    lines += _machine()
+    lines += machine_lines()
     out = Path(args.out or HERE / "results" / "sweep_warm.md")
     out.write_text("\n".join(lines), encoding="utf-8")
     out.with_suffix(".json").write_text(json.dumps({k: [r.to_dict() for r in v] for k, v in ways.items()}), encoding="utf-8")
@@ -180,7 +169,7 @@ def bench_montecarlo(args: argparse.Namespace) -> int:
     pairs = list(zip(pool.variants, on_ray.variants))
     same_plan = sum(_same(a, b, args.gap)[0] for a, b in pairs)
     same_obj = sum(_same(a, b, args.gap)[1] for a, b in pairs)
-    lines = _header("Sweep: Monte Carlo on the worker pool and on Ray",
+    lines = report_header("Sweep: Monte Carlo on the worker pool and on Ray",
                     f"{args.draws} draws of every market's growth rate (normal, sd 0.02, added) on a generated scenario of "
                     f"{args.markets} markets × {args.years} years (seed {args.seed}, every lever on), gap {args.gap:g}, time limit "
                     f"{args.time_limit:g} s per variant, one HiGHS thread per worker or actor, through a real server "
@@ -196,7 +185,7 @@ def bench_montecarlo(args: argparse.Namespace) -> int:
               f"- agreement, variant by variant: same entry plan {same_plan} of {len(pairs)}; objective within the gap "
               f"{same_obj} of {len(pairs)}",
               f"- same robust plan: {pool.summary.robust_plan == on_ray.summary.robust_plan}"]
-    lines += _machine()
+    lines += machine_lines()
     out = Path(args.out or HERE / "results" / "sweep_montecarlo.md")
     out.write_text("\n".join(lines), encoding="utf-8")
     out.with_suffix(".json").write_text(json.dumps({k: {"wall_seconds": w, **i.to_dict()} for k, (w, i) in runs.items()},

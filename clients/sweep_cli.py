@@ -120,14 +120,21 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     except (ValueError, OSError, ScenarioError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_INVALID
+    base = None
+    if not args.stored:  # read and validated once, here; a stored scenario is the server's
+        from .cli import _scenario_for_solve
+
+        base = _scenario_for_solve(args)  # None after printing every problem with its field path
+        if base is None:
+            return EXIT_INVALID
     if args.server:
-        return _remote(args, raw_spec)
+        return _remote(args, raw_spec, base)
+    if base is None:
+        print("error: --stored names a scenario on a server: give --server", file=sys.stderr)
+        return EXIT_INVALID
     from lepton_alloc.models.sweep import parse_sweep
 
-    from .xlsx_cli import load_scenario_any
-
     try:
-        base = load_scenario_any(args.file)
         spec = parse_sweep(raw_spec, base)
     except ScenarioError as exc:
         print("error: the sweep is not valid:", file=sys.stderr)
@@ -148,10 +155,10 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     return _finish(args, base.currency, base.money_unit.value, results, summary, time.monotonic() - started)
 
 
-def _remote(args: argparse.Namespace, raw_spec: dict[str, Any]) -> int:
+def _remote(args: argparse.Namespace, raw_spec: dict[str, Any], base: Any) -> int:
     from .client import AllocationClient, AllocationError
 
-    kwargs: dict[str, Any] = {"scenario_name": args.file} if args.stored else {"document": _document(args.file)}
+    kwargs: dict[str, Any] = {"scenario_name": args.file} if base is None else {"scenario": base}
     started = time.monotonic()
     job_id = ""
     try:
@@ -175,37 +182,15 @@ def _remote(args: argparse.Namespace, raw_spec: dict[str, Any]) -> int:
                     bar.__exit__(None, None, None)
             info = client.get_sweep(job_id)
     except AllocationError as exc:
-        print(f"error: {exc.message}", file=sys.stderr)
-        for v in exc.violations:
-            print(f"  {v.field}: {v.description}", file=sys.stderr)
+        from .cli import _print_violations
+
+        _print_violations(exc)
         return EXIT_INVALID if exc.code_name == "INVALID_ARGUMENT" else EXIT_UNREACHABLE if exc.code_name == "UNAVAILABLE" else EXIT_FAILED
     if info.summary is None:
         print(f"error: sweep job {job_id} ended {info.job.state} without a summary: {info.job.error}", file=sys.stderr)
         return EXIT_FAILED
-    currency, unit = _currency(args)
+    currency, unit = (base.currency, base.money_unit.value) if base is not None else ("", "")
     return _finish(args, currency, unit, info.variants, info.summary, time.monotonic() - started, job_id)
-
-
-def _document(path: str) -> str:
-    if path.lower().endswith(".xlsx"):
-        from lepton_alloc.models.loader import dump_scenario
-
-        from .xlsx_cli import load_scenario_any
-
-        return dump_scenario(load_scenario_any(path), "json")
-    return Path(path).read_text(encoding="utf-8")
-
-
-def _currency(args: argparse.Namespace) -> tuple[str, str]:
-    if args.stored:
-        return "", ""
-    try:
-        from .xlsx_cli import load_scenario_any
-
-        sc = load_scenario_any(args.file)
-        return sc.currency, sc.money_unit.value
-    except Exception:  # noqa: BLE001 - only for labels
-        return "", ""
 
 
 class SweepBar:

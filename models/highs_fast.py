@@ -151,6 +151,7 @@ def _row_aware_highs_class() -> Any:
             return None
 
         def _pick(self, idx: np.ndarray) -> list[Any]:
+            """The variables at positions ``idx`` of the global vector, as a list."""
             if idx.size == 0:
                 return []
             got = itemgetter(*idx.tolist())(self.lepton_variables)
@@ -181,8 +182,7 @@ def _row_aware_highs_class() -> Any:
             row, body = entry
             if not any(arg is body for arg in con.expr.args):
                 return None  # the constraint was changed since: not our row any more
-            idx = row.idx.tolist()
-            return [self.lepton_variables[idx[0]]] if len(idx) == 1 else list(itemgetter(*idx)(self.lepton_variables))
+            return self._pick(row.idx)
 
         def _add_rows_in_bulk(self, cons: list[Any]) -> None:
             """``Highs._add_constraints`` for our rows: one ``addRows`` call from the numpy rows."""

@@ -332,19 +332,18 @@ class Variant:
     label: str  # e.g. "budget.limit ×0.9, discount_rate = 0.1" or "draw 17"
 
 
+def variant_at(spec: SweepSpec, index: int) -> Variant:
+    """Variant ``index`` of ``spec`` (0 = the base), its label made from the index alone."""
+    if index == 0:
+        return Variant(0, "base")
+    if spec.monte_carlo is not None:
+        return Variant(index, f"draw {index}")
+    return Variant(index, ", ".join(_label(a.path, a.how, v) for a, v in zip(spec.grid, _grid_point(spec, index - 1))))
+
+
 def variants(spec: SweepSpec) -> list[Variant]:
     """The base and every variant of ``spec``, in order (cheap: no scenario is built)."""
-    out = [Variant(0, "base")]
-    if spec.monte_carlo is not None:
-        return out + [Variant(k, f"draw {k}") for k in range(1, spec.monte_carlo.draws + 1)]
-    for k, point in enumerate(_grid_points(spec), start=1):
-        out.append(Variant(k, ", ".join(_label(a.path, a.how, v) for a, v in zip(spec.grid, point))))
-    return out
-
-
-def _grid_points(spec: SweepSpec) -> Iterator[tuple[float, ...]]:
-    import itertools
-    return itertools.product(*(a.values for a in spec.grid))
+    return [variant_at(spec, k) for k in range(spec.variant_count + 1)]
 
 
 def _label(path: str, how: str, v: float) -> str:
@@ -567,6 +566,13 @@ class WarmSolver:
         self.base_data: dict[str, Any] | None = None
         self.base_sha: str = ""
 
+    def _scenario(self, base: Scenario, spec: SweepSpec, variant: Variant) -> Scenario:
+        """The variant's validated scenario (:class:`ScenarioError` if invalid); the base's plain
+        data is made once per base, not once per variant."""
+        if self.base_sha != base.sha256():
+            self.base_sha, self.base_data = base.sha256(), base.to_dict()
+        return variant_scenario(base, spec, variant.index, self.base_data)
+
     def _model(self, sc: Scenario) -> tuple[Any, bool]:
         from .formulation import build_model
 
@@ -582,10 +588,8 @@ class WarmSolver:
         from .solve import solve_model
 
         started = time.perf_counter()
-        if self.base_sha != base.sha256():
-            self.base_sha, self.base_data = base.sha256(), base.to_dict()
         try:
-            sc = variant_scenario(base, spec, variant.index, self.base_data)
+            sc = self._scenario(base, spec, variant)
         except ScenarioError as exc:
             return VariantResult(variant.index, variant.label, "invalid", message=str(exc), seconds=time.perf_counter() - started)
         t_model = time.perf_counter()
@@ -612,10 +616,8 @@ class WarmSolver:
         out, every other market (and every lever) chosen at its best for this variant."""
         from .solve import solve_model
 
-        if self.base_sha != base.sha256():
-            self.base_sha, self.base_data = base.sha256(), base.to_dict()
         try:
-            sc = variant_scenario(base, spec, variant.index, self.base_data)
+            sc = self._scenario(base, spec, variant)
         except ScenarioError as exc:
             return RobustCheck(variant.index, "invalid", message=str(exc))
         am, _warm = self._model(sc)
@@ -665,7 +667,7 @@ def sweep_phases(base: Scenario, spec: SweepSpec, run_phase: PhaseRunner,
     with status ``error`` and the reason, never dropped."""
     results: dict[int, VariantResult] = {}
     checks: dict[int, RobustCheck] = {}
-    every = [v.index for v in variants(spec)]
+    every = list(range(spec.variant_count + 1))
 
     def collect(phase: str) -> Callable[[Any], None]:
         store: dict[int, Any] = results if phase == "variant" else checks
@@ -680,10 +682,9 @@ def sweep_phases(base: Scenario, spec: SweepSpec, run_phase: PhaseRunner,
         return "; ".join(sorted(set(failures))) or ("the sweep was cancelled" if should_stop and should_stop() else "no answer")
 
     failures = run_phase("variant", every, None, collect("variant"))
-    labels = {v.index: v.label for v in variants(spec)} if len(results) < len(every) else {}
     for i in every:
         if i not in results:
-            results[i] = VariantResult(i, labels[i], "error", message=reason(failures))
+            results[i] = VariantResult(i, variant_at(spec, i).label, "error", message=reason(failures))
     summary = summarize(results.values(), spec.robust_share, [m.id for m in base.markets])
     if summary.with_plan and not (should_stop and should_stop()):
         failures = run_phase("robust", every, summary, collect("robust"))
@@ -710,14 +711,13 @@ def answer_chunk(solver: WarmSolver, base: Scenario, spec: SweepSpec, phase: str
                  plan: list[Entry] | None, kept_out: list[str] | None,
                  should_stop: Callable[[], bool] | None = None) -> Iterator[VariantResult | RobustCheck]:
     """Answer ``indices`` of one phase on one warm solver (a worker's or a Ray actor's chunk)."""
-    by_index = {v.index: v for v in variants(spec)}
     for i in indices:
         if should_stop is not None and should_stop():
             return
         if phase == "robust":
-            yield solver.evaluate(base, spec, by_index[i], plan or [], kept_out or [], should_stop)
+            yield solver.evaluate(base, spec, variant_at(spec, i), plan or [], kept_out or [], should_stop)
         else:
-            yield solver.solve_variant(base, spec, by_index[i], should_stop)
+            yield solver.solve_variant(base, spec, variant_at(spec, i), should_stop)
 
 
 def run_sweep(base: Scenario, spec: SweepSpec, *, on_variant: Callable[[VariantResult], None] | None = None,
@@ -725,9 +725,14 @@ def run_sweep(base: Scenario, spec: SweepSpec, *, on_variant: Callable[[VariantR
               warm: bool = True) -> tuple[list[VariantResult], SweepSummary]:
     """The whole sweep in this process, one variant after the other on one warm model
     (``warm`` False: a fresh model per variant, for measurements)."""
+    runner = in_process(base, spec, WarmSolver(threads, warm), should_stop)
+    return sweep_phases(base, spec, runner, variants_to(on_variant), should_stop)
+
+
+def variants_to(on_variant: Callable[[VariantResult], None] | None) -> Callable[[str, Any], None]:
+    """An ``on_item`` for :func:`sweep_phases` that hands each variant's answer to ``on_variant``
+    (a progress bar); the robust checks are not passed on."""
     def on_item(phase: str, item: Any) -> None:
         if phase == "variant" and on_variant is not None:
             on_variant(item)
-
-    runner = in_process(base, spec, WarmSolver(threads, warm), should_stop)
-    return sweep_phases(base, spec, runner, on_item, should_stop)
+    return on_item

@@ -553,8 +553,15 @@ def sweep_from_proto(msg: sweep_pb2.SweepSpec, base: Scenario) -> Any:
 
 
 def sweep_to_proto(spec: Any) -> sweep_pb2.SweepSpec:
+    """The proto form of a validated SweepSpec."""
+    return sweep_dict_to_proto(spec.to_dict())
+
+
+def sweep_dict_to_proto(data: Mapping[str, Any]) -> sweep_pb2.SweepSpec:
+    """The proto form of a SweepSpec's plain data (``SweepSpec.to_dict()``, as the store keeps
+    it), without validating it again."""
     msg = sweep_pb2.SweepSpec()
-    _fill(msg, spec.to_dict())
+    _fill(msg, data)
     return msg
 
 
@@ -576,6 +583,12 @@ def _status_word_to_proto(word: str) -> int:
         return result_pb2.SOLVE_STATUS_UNSPECIFIED
 
 
+def _status_word_from_proto(number: int, unspecified: str) -> str:
+    """A status word back; SOLVE_STATUS_UNSPECIFIED is ``unspecified`` (``invalid`` or ``error``)."""
+    member = _PB_TO_STATUS.get(number)
+    return member.value if member is not None else unspecified
+
+
 def variant_to_proto(r: Any) -> sweep_pb2.VariantResult:
     return sweep_pb2.VariantResult(
         index=r.index, label=r.label, status=_status_word_to_proto(r.status), invalid=r.status == "invalid",
@@ -588,10 +601,9 @@ def variant_to_proto(r: Any) -> sweep_pb2.VariantResult:
 def variant_from_proto(m: sweep_pb2.VariantResult) -> Any:
     from lepton_alloc.models.sweep import VariantResult
 
-    status = _PB_TO_STATUS[m.status].value if m.status in _PB_TO_STATUS else ("invalid" if m.invalid else "error")
     return VariantResult(
-        m.index, m.label, status, *(_optional(m, n) for n in ("objective_value", "best_bound", "gap", "expected_npv",
-                                                             "cvar", "total_spend")),
+        m.index, m.label, _status_word_from_proto(m.status, "invalid" if m.invalid else "error"),
+        *(_optional(m, n) for n in ("objective_value", "best_bound", "gap", "expected_npv", "cvar", "total_spend")),
         m.markets_entered, [_entry_from_proto(e) for e in m.entries], m.warm, m.seconds, m.message,
         m.model_seconds, m.solver_seconds)
 
@@ -604,8 +616,8 @@ def robust_check_to_proto(c: Any) -> sweep_pb2.RobustCheck:
 def robust_check_from_proto(m: sweep_pb2.RobustCheck) -> Any:
     from lepton_alloc.models.sweep import RobustCheck
 
-    status = _PB_TO_STATUS[m.status].value if m.status in _PB_TO_STATUS else "invalid"
-    return RobustCheck(m.index, status, _optional(m, "objective_value"), _optional(m, "regret"), m.message)
+    return RobustCheck(m.index, _status_word_from_proto(m.status, "invalid"), _optional(m, "objective_value"),
+                       _optional(m, "regret"), m.message)
 
 
 def summary_to_proto(s: Any) -> sweep_pb2.SweepSummary:

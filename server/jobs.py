@@ -320,11 +320,8 @@ class JobManager(SweepJobs):
                     rt.done.set()
                 continue
             try:
-                if isinstance(rt.task, ExplainTask):
+                if isinstance(rt.task, (ExplainTask, SweepTask)):
                     self._run_part(worker, rt)
-                    continue
-                if isinstance(rt.task, SweepTask):
-                    self._run_chunk(worker, rt)
                     continue
                 self._run(worker, rt)
             except Exception:  # noqa: BLE001 - a job failure must never stop the dispatcher
@@ -387,28 +384,38 @@ class JobManager(SweepJobs):
         time_budget = float(min(time_budget, self.max_time_limit))
         columns = entry_columns(scenario)
         chunks = len(self.pool.workers)
-        runtimes = []
-        with self._lock:
-            if self._draining:
-                raise Draining("the server is shutting down and accepts no new work")
-            for chunk in range(chunks):
-                task = ExplainTask(f"{job.job_id}:explain:{uuid.uuid4().hex[:8]}", scenario, result, chunk, chunks,
-                                   relative_step, time_budget, step_values, market_values,
-                                   retire_after=columns >= RETIRE_AFTER_COLUMNS)
-                rt = _Runtime(task.job_id, task, self._hard_limit(time_budget, columns))
-                self._runtime[rt.job_id] = rt
-                self._waiting += 1
-                self._queue.put(rt.job_id)
-                runtimes.append(rt)
+        runtimes = self._enqueue_parts([_Runtime(task.job_id, task, self._hard_limit(time_budget, columns)) for task in (
+            ExplainTask(f"{job.job_id}:explain:{uuid.uuid4().hex[:8]}", scenario, result, chunk, chunks, relative_step,
+                        time_budget, step_values, market_values, retire_after=columns >= RETIRE_AFTER_COLUMNS)
+            for chunk in range(chunks))], refuse_when_draining=True)
         deadline = time.monotonic() + time_budget + self.hard_margin + 5.0
+        self._await_parts(runtimes, lambda: cancelled() or time.monotonic() > deadline)
         for rt in runtimes:
-            while not rt.done.wait(0.1):
-                if cancelled() or time.monotonic() > deadline:
-                    for other in runtimes:
-                        other.cancel.set()
             if rt.error:
                 raise RuntimeError(rt.error)
         return _merged(result, [rt.part for rt in runtimes if rt.part is not None])
+
+    def _enqueue_parts(self, runtimes: list[_Runtime], *, refuse_when_draining: bool = False) -> list[_Runtime]:
+        """Queue the parts of one piece of work (an explanation's chunks, a sweep's) for the
+        dispatchers of every worker; :meth:`_await_parts` waits for them. ``refuse_when_draining``:
+        :class:`Draining` instead, when the server is shutting down (new work, not a running sweep's)."""
+        with self._lock:
+            if refuse_when_draining and self._draining:
+                raise Draining("the server is shutting down and accepts no new work")
+            for rt in runtimes:
+                self._runtime[rt.job_id] = rt
+                self._waiting += 1
+                self._queue.put(rt.job_id)
+        return runtimes
+
+    @staticmethod
+    def _await_parts(runtimes: list[_Runtime], stop: Callable[[], bool]) -> None:
+        """Wait until every part has ended; once ``stop`` says so, every part is cancelled."""
+        for rt in runtimes:
+            while not rt.done.wait(0.1):
+                if stop():
+                    for other in runtimes:
+                        other.cancel.set()
 
     def _hard_limit(self, solver_seconds: float, columns: int) -> float:
         """Wall-clock seconds before a worker is killed: its solver time, the margin, and room
@@ -416,12 +423,14 @@ class JobManager(SweepJobs):
         return solver_seconds + self.hard_margin + MODEL_SECONDS_PER_COLUMN * columns
 
     def _run_part(self, worker: Any, rt: _Runtime) -> None:
+        """A dispatcher runs one part (an explanation chunk, a sweep chunk) on its worker: a
+        sweep's answers go to ``rt.on_item`` as they come, an explanation's with the result."""
         try:
-            outcome = worker.run(rt.task, lambda _p: None, rt.cancel, rt.hard_limit, self.kill_grace)
-            if outcome.kind == "result" and isinstance(outcome.result, ExplainPart):
-                rt.part = outcome.result
+            outcome = worker.run(rt.task, rt.on_item or (lambda _p: None), rt.cancel, rt.hard_limit, self.kill_grace)
+            if outcome.kind == "result":
+                rt.part = outcome.result if isinstance(outcome.result, ExplainPart) else None
             elif not rt.cancel.is_set():
-                rt.error = outcome.error or "the explanation failed"
+                rt.error = outcome.error or "a part of the work failed in its worker"
         finally:
             rt.done.set()
 

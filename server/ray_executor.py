@@ -24,9 +24,7 @@ from collections.abc import Callable
 from typing import Any
 
 from lepton_alloc.models.scenario import Scenario
-from lepton_alloc.models.sweep import (
-    SweepSpec, SweepSummary, VariantResult, sweep_phases,
-)
+from lepton_alloc.models.sweep import SweepSpec, SweepSummary, VariantResult, sweep_phases, variants_to
 
 log = logging.getLogger("lepton_alloc.ray")
 
@@ -126,8 +124,4 @@ def run_sweep_on_ray(base: Scenario, spec: SweepSpec, address: str, *, actors: i
     def run_phase(phase: str, indices: list[int], summary: SweepSummary | None, take: Callable[[Any], None]) -> list[str]:
         return executor(sweep_id, base, spec, phase, indices, summary, take)
 
-    def on_item(phase: str, item: Any) -> None:
-        if phase == "variant" and on_variant is not None:
-            on_variant(item)
-
-    return sweep_phases(base, spec, run_phase, on_item, should_stop)
+    return sweep_phases(base, spec, run_phase, variants_to(on_variant), should_stop)

@@ -337,7 +337,7 @@ class AllocationServicer(svc_grpc.AllocationServiceServicer):
 
     @_rpc
     def GetSweep(self, request: Any, context: grpc.ServicerContext) -> Any:
-        from lepton_alloc.models.sweep import RobustCheck, SweepSpec, SweepSummary, VariantResult
+        from lepton_alloc.models.sweep import RobustCheck, SweepSummary, VariantResult
 
         job_id = self._job_id(request)
         page_size = request.page_size or 1000
@@ -355,7 +355,7 @@ class AllocationServicer(svc_grpc.AllocationServiceServicer):
         more = len(items) > page_size
         items = items[:page_size]
         out = svc.GetSweepResponse(
-            job=job, sweep=adapter.sweep_to_proto(SweepSpec.model_validate(json.loads(record.spec_json))),
+            job=job, sweep=adapter.sweep_dict_to_proto(json.loads(record.spec_json)),
             variants_total=record.total, variants_done=record.done,
             variants=[adapter.variant_to_proto(VariantResult.from_dict(json.loads(t))) for _, t in items],
             next_page_token=f"after:{items[-1][0]}" if more and items else "")

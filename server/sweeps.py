@@ -110,6 +110,9 @@ class SweepJobs:
         def _record(job_id: str, request_id: str, request_hash: str, sc: Scenario, name: str, revision: int,
                     scenario_json: str, opts: dict[str, Any], who: str) -> JobRecord: ...
         def _hard_limit(self, solver_seconds: float, columns: int) -> float: ...
+        def _enqueue_parts(self, runtimes: list[Any], *, refuse_when_draining: bool = False) -> list[Any]: ...
+        @staticmethod
+        def _await_parts(runtimes: list[Any], stop: Callable[[], bool]) -> None: ...
         def _audit(self, job: JobRecord, status: str, objective: float | None, solver_version: str) -> None: ...
 
     def submit_sweep(self, base: Scenario, spec: SweepSpec, *, request_id: str = "", scenario_name: str = "",
@@ -213,34 +216,14 @@ class SweepJobs:
 
         columns = entry_columns(base)
         runtimes = []
-        with self._lock:
-            for part in chunks(indices, len(self.pool.workers)):
-                task = SweepTask(f"{sweep_id}:{phase}:{uuid.uuid4().hex[:8]}", sweep_id, base, spec, part, phase,
-                                 summary.robust_plan if summary else None, summary.robust_out if summary else None)
-                rt = _Runtime(task.job_id, task, self._hard_limit(len(part) * (time_limit + 1.0), columns))
-                rt.on_item = on_item
-                self._runtime[rt.job_id] = rt
-                self._waiting += 1
-                self._queue.put(rt.job_id)
-                runtimes.append(rt)
-        errors = []
-        for rt in runtimes:
-            while not rt.done.wait(0.1):
-                if cancel.is_set():
-                    for other in runtimes:
-                        other.cancel.set()
-            if rt.error and not cancel.is_set():
-                errors.append(rt.error)
-        return errors
-
-    def _run_chunk(self, worker: Any, rt: Any) -> None:
-        """A dispatcher runs one sweep chunk on its worker."""
-        try:
-            outcome = worker.run(rt.task, rt.on_item, rt.cancel, rt.hard_limit, self.kill_grace)
-            if outcome.kind != "result" and not rt.cancel.is_set():
-                rt.error = outcome.error or "a sweep chunk failed"
-        finally:
-            rt.done.set()
+        for part in chunks(indices, len(self.pool.workers)):
+            task = SweepTask(f"{sweep_id}:{phase}:{uuid.uuid4().hex[:8]}", sweep_id, base, spec, part, phase,
+                             summary.robust_plan if summary else None, summary.robust_out if summary else None)
+            rt = _Runtime(task.job_id, task, self._hard_limit(len(part) * (time_limit + 1.0), columns))
+            rt.on_item = on_item
+            runtimes.append(rt)
+        self._await_parts(self._enqueue_parts(runtimes), cancel.is_set)
+        return [rt.error for rt in runtimes if rt.error and not cancel.is_set()]
 
     def _sweep_start(self, sw: _Sweep) -> None:
         with sw.lock:
