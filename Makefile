@@ -26,8 +26,10 @@ run: $(BIN)/.installed
 # tests/server/node/node_modules by .ci/ensure-node-deps; empty (tests skipped) when it cannot.
 # LEPTON_CHROMIUM: a headless chromium for the HTML report's browser test (Debian's chromium, apt-get installed
 # by .ci/ensure-chromium when missing and root); empty (that test skipped, saying why) when it cannot be had.
+# LEPTON_TEST_POSTGRES: the url of a throwaway PostgreSQL server (Debian's postgresql, installed and
+# started on 127.0.0.1 by .ci/ensure-postgres); the store and two-server tests run against it too.
 test: $(BIN)/.installed
-	LEPTON_BUF="$$(.ci/ensure-buf)" LEPTON_NODE="$$(.ci/ensure-node-deps)" LEPTON_CHROMIUM="$$(.ci/ensure-chromium)" $(BIN)/python -m pytest -q $(PYTEST_ARGS); rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests collected"; exit 0; fi; exit $$rc
+	LEPTON_BUF="$$(.ci/ensure-buf)" LEPTON_NODE="$$(.ci/ensure-node-deps)" LEPTON_CHROMIUM="$$(.ci/ensure-chromium)" LEPTON_TEST_POSTGRES="$$(.ci/ensure-postgres)" $(BIN)/python -m pytest -q $(PYTEST_ARGS); rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests collected"; exit 0; fi; exit $$rc
 
 lint: $(BIN)/.installed
 	$(BIN)/ruff check .

@@ -25,7 +25,7 @@ from .config import ServerConfig
 from .jobs import JobManager
 from .metrics import Metrics
 from .servicer import AllocationServicer
-from .store import Store, open_store
+from .store import Store, StoreUnavailable, open_store
 from .workers import WorkerPool
 
 SERVICE_NAME = svc.DESCRIPTOR.services_by_name["AllocationService"].full_name
@@ -90,16 +90,29 @@ class RunningServer:
 
 def start_server(cfg: ServerConfig) -> RunningServer:
     setup_logging()
+    # checked at start: unreachable, damaged, newer-schema or locked databases stop here with one
+    # line naming them (StoreUnavailable), never at the first request
     store = open_store(cfg.database)
-    interrupted = store.fail_interrupted_jobs("the server stopped before this job finished; submit it again")
-    if interrupted:
-        log.warning("marked %d interrupted job(s) as failed: %s", len(interrupted), ", ".join(interrupted))
+    try:
+        store.lock_for_server()  # SQLite: one server per file
+    except StoreUnavailable:
+        store.close()
+        raise
+    if not store.shared:
+        # the lock says no other server runs on this file: what was live is left over
+        interrupted = store.fail_interrupted_jobs("the server stopped before this job finished; submit it again")
+        if interrupted:
+            log.warning("marked %d interrupted job(s) as failed: %s", len(interrupted), ", ".join(interrupted))
+    # on a shared database other servers' jobs are theirs: the lease heartbeat takes over only
+    # the jobs of servers that stopped renewing (JobManager._heartbeat)
     # worker processes start before any gRPC object exists in this process
     pool = WorkerPool(cfg.workers)
     pool.start()
     metrics = Metrics()
     manager = JobManager(store, pool, queue_size=cfg.queue_size, max_time_limit=cfg.max_time_limit,
-                         kill_grace=cfg.kill_grace, min_event_interval=cfg.progress_interval, metrics=metrics)
+                         kill_grace=cfg.kill_grace, min_event_interval=cfg.progress_interval, metrics=metrics,
+                         lease_seconds=cfg.lease_seconds, tenant_max_queued=cfg.tenant_max_queued,
+                         tenant_max_running=cfg.tenant_max_running)
     manager.start()
     if cfg.sweep_executor:
         from .ray_executor import RayExecutor
@@ -135,6 +148,8 @@ def start_server(cfg: ServerConfig) -> RunningServer:
     server.start()
     health_servicer.set("", health_pb2.HealthCheckResponse.SERVING)
     health_servicer.set(SERVICE_NAME, health_pb2.HealthCheckResponse.SERVING)
+    threading.Thread(target=_watch_store, args=(store, manager, health_servicer), name="store-health",
+                     daemon=True).start()
     metrics_port = metrics.serve(cfg.metrics_port) if cfg.metrics_port else None
     host = cfg.address.rsplit(":", 1)[0]
     log.info("serving %s on %s:%d (workers %d, queue %d, max time limit %.0fs, database %s, metrics %s)",
@@ -146,8 +161,37 @@ def start_server(cfg: ServerConfig) -> RunningServer:
     return RunningServer(server, port, manager, pool, store, health_servicer, metrics, metrics_port, cfg)
 
 
+def _watch_store(store: Store, manager: JobManager, health_servicer: Any, period: float = 2.0) -> None:
+    """Health follows the store: NOT_SERVING while the database does not answer (or the lease
+    heartbeat fails), SERVING again once it does."""
+    serving = True
+    while not manager.draining:
+        try:
+            store.ping()
+            problem = manager.heartbeat_error
+        except StoreUnavailable as exc:
+            problem = str(exc)
+        except Exception:  # noqa: BLE001 - closed at shutdown
+            return
+        if bool(problem) == serving and not manager.draining:
+            serving = not problem
+            status = health_pb2.HealthCheckResponse.SERVING if serving else health_pb2.HealthCheckResponse.NOT_SERVING
+            health_servicer.set("", status)
+            health_servicer.set(SERVICE_NAME, status)
+            if serving:
+                log.info("the database answers again: SERVING")
+            else:
+                log.error("the database fails (%s): NOT_SERVING", problem)
+        time.sleep(period)
+
+
 def serve_forever(cfg: ServerConfig) -> int:
-    running = start_server(cfg)
+    try:
+        running = start_server(cfg)
+    except (StoreUnavailable, RuntimeError, ValueError, OSError) as exc:
+        # one line naming what is wrong (the database, the address, a certificate), no traceback
+        print(f"lepton-alloc serve: cannot start: {exc}", file=sys.stderr, flush=True)
+        return 2
     print(f"listening on {cfg.address.rsplit(':', 1)[0]}:{running.port}", file=sys.stderr, flush=True)
     done = threading.Event()
 

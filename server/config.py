@@ -16,7 +16,7 @@ class ServerConfig:
     workers: int = 2  # solver worker processes (one HiGHS thread each)
     queue_size: int = 16  # jobs waiting at most; more is RESOURCE_EXHAUSTED
     max_time_limit: float = 300.0  # cap on any solve's time limit, seconds
-    database: str = "lepton-alloc.db"  # SQLite file path or sqlite:///path
+    database: str = "lepton-alloc.db"  # SQLite file path, sqlite:///path, or postgresql://user:pw@host/db
     metrics_port: int = 0  # Prometheus HTTP port; 0 = off
     grace: float = 10.0  # graceful shutdown: seconds running solves may finish
     kill_grace: float = 1.0  # seconds a solve may take to honour an interrupt before its worker is killed
@@ -24,6 +24,11 @@ class ServerConfig:
     test_hooks: bool = False  # allow debug options (tests only)
     sweep_executor: str = ""  # where sweep variants run: "" = the worker pool; ray://HOST:PORT, auto or local = Ray
     ray_actors: int = 2  # with a Ray sweep executor: actors, each keeping one model warm
+    # several servers on one (PostgreSQL) database: a job whose owner has not renewed its lease for
+    # this long is taken over (queued) or failed (running) by another server
+    lease_seconds: float = 30.0
+    tenant_max_queued: int = 8  # waiting jobs per tenant (0 = the whole queue)
+    tenant_max_running: int = 0  # jobs running at once per tenant (0 = every worker)
 
 
 ENV_PREFIX = "LEPTON_"

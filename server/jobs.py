@@ -2,7 +2,17 @@
 
 Jobs are persisted in the store before they are acknowledged; their state changes, progress
 and results are written back as they happen, and watchers (``WatchJob`` streams, the unary
-``Solve``) are fed from an in-memory fan-out. Progress reaching watchers is throttled
+``Solve``) are fed from an in-memory fan-out (a job another server runs is followed through the
+store instead).
+
+Several servers may share one (PostgreSQL) store: each job belongs to the server that accepted it
+(its ``owner``), which claims it atomically before running it and renews its lease by heartbeat;
+a cancel through another server reaches the owner at its next heartbeat; a job whose owner's
+lease expired is failed (it was running) or taken over and run (it had not started).
+
+Fair use: a tenant may hold at most ``tenant_max_queued`` waiting jobs and run at most
+``tenant_max_running`` at once, so one caller cannot fill the queue or every worker; a cancelled
+waiting job leaves the queue at once. Progress reaching watchers is throttled
 (``min_event_interval``) so a fast stream of HiGHS callbacks cannot flood a client; new
 incumbents are always forwarded unless they arrive faster than that interval, in which case the
 newest one wins.
@@ -14,21 +24,23 @@ import dataclasses
 import hashlib
 import json
 import logging
+import os
 import queue
+import socket
 import threading
 import time
 import uuid
-from collections import OrderedDict
+from collections import OrderedDict, defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
 from lepton_alloc.models.result import MarketValue, Result, StepValue
-from lepton_alloc.models.scenario import Scenario, entry_columns
+from lepton_alloc.models.scenario import Scenario, entry_columns, parse_scenario
 from lepton_alloc.models.status import JobState, Progress, SolveStatus
 
-from .store import AuditRecord, JobRecord, Store
+from .store import DEFAULT_TENANT, AuditRecord, JobRecord, Store
 from .sweeps import SweepJobs
 from .workers import ExplainPart, ExplainTask, SolveTask, SweepTask, WorkerPool
 
@@ -82,6 +94,7 @@ class _Runtime:
     part: ExplainPart | None = None  # an explanation chunk's answer
     error: str = ""
     on_item: Any = None  # a sweep chunk: called with each variant's answer
+    tenant: str = ""  # whose job it is ("" for the parts of an explanation or a sweep: their job counts)
 
 
 @dataclass
@@ -103,6 +116,9 @@ class JobManager(SweepJobs):
         hard_margin: float = 30.0,
         min_event_interval: float = 0.1,
         metrics: Any = None,
+        lease_seconds: float = 30.0,
+        tenant_max_queued: int = 0,
+        tenant_max_running: int = 0,
     ):
         self.store = store
         self.pool = pool
@@ -112,9 +128,18 @@ class JobManager(SweepJobs):
         self.hard_margin = hard_margin
         self.min_event_interval = min_event_interval
         self.metrics = metrics
-        self._queue: queue.Queue[str | None] = queue.Queue()
-        self._waiting = 0
+        self.lease_seconds = lease_seconds
+        # 0 = no cap beyond the queue's and the workers'
+        self.tenant_max_queued = tenant_max_queued or queue_size
+        self.tenant_max_running = tenant_max_running or len(pool.workers)
+        # this server's identity as a job owner: unique per start, readable in job histories
+        self.server_id = f"{socket.gethostname()[:24]}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+        self._pending: list[str] = []  # waiting job and part ids, oldest first
+        self._running_by_tenant: dict[str, int] = defaultdict(int)
         self._lock = threading.Lock()
+        self._wake = threading.Condition(self._lock)
+        self._stopping = False
+        self.heartbeat_error = ""  # the store's last failure at a heartbeat ("" = fine)
         self._runtime: dict[str, _Runtime] = {}
         self._draining = False
         self._threads: list[threading.Thread] = []
@@ -131,6 +156,47 @@ class JobManager(SweepJobs):
             t = threading.Thread(target=self._dispatch, args=(w,), name=f"dispatch-{w.index}", daemon=True)
             t.start()
             self._threads.append(t)
+        threading.Thread(target=self._heartbeat, name="lease-heartbeat", daemon=True).start()
+
+    def _heartbeat(self) -> None:
+        """Every third of a lease: renew this server's leases, pass on cancels asked through other
+        servers, and deal with jobs whose owner stopped renewing (docs: one database, many servers)."""
+        period = max(0.2, self.lease_seconds / 3.0)
+        while not self._stopping:
+            try:
+                for job_id in self.store.renew_leases(self.server_id, self.lease_seconds):
+                    self._cancel_local(job_id)
+                failed, taken = self.store.take_over_expired(
+                    self.server_id, self.lease_seconds, "the server running this job stopped (its lease expired)")
+                if failed:
+                    log.warning("failed %d job(s) of a stopped server: %s", len(failed), ", ".join(failed))
+                for job in taken:
+                    self._adopt(job)
+                self.heartbeat_error = ""
+            except Exception as exc:  # noqa: BLE001 - the store may be down; health reports it
+                self.heartbeat_error = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+                log.error("lease heartbeat failed: %s", self.heartbeat_error)
+            with self._wake:
+                self._wake.wait(period)
+
+    def _adopt(self, job: JobRecord) -> None:
+        """Run a queued solve taken over from a stopped server, as it was asked for."""
+        try:
+            scenario = parse_scenario(json.loads(job.scenario_json))
+            opts = json.loads(job.options_json)
+            time_limit = float(min(opts["time_limit_seconds"], self.max_time_limit))
+            columns = entry_columns(scenario)
+            task = SolveTask(job.job_id, scenario, time_limit, float(opts["mip_rel_gap"]), 0.0,
+                             retire_after=columns >= RETIRE_AFTER_COLUMNS)
+        except Exception as exc:  # noqa: BLE001
+            self._finish(job.job_id, JobState.FAILED, error=f"could not take the job over: {exc}")
+            return
+        log.info("took over queued job %s of a stopped server", job.job_id)
+        with self._lock:
+            self._runtime[job.job_id] = _Runtime(job.job_id, task, self._hard_limit(1.5 * time_limit, columns),
+                                                 tenant=job.tenant)
+            self._pending.append(job.job_id)
+            self._wake.notify_all()
 
     def drain(self, grace: float) -> None:
         """Stop accepting work; let running jobs finish within ``grace``, then cancel the rest."""
@@ -150,15 +216,31 @@ class JobManager(SweepJobs):
             rt.done.wait(self.kill_grace + 2.0)
         for sw in sweeps:
             sw.done.wait(self.kill_grace + 5.0)
-        for _ in self._threads:
-            self._queue.put(None)
+        with self._wake:
+            self._stopping = True
+            self._wake.notify_all()
 
     @property
     def draining(self) -> bool:
         return self._draining
 
     def queue_depth(self) -> int:
-        return self._waiting
+        return len(self._pending)
+
+    @property
+    def _waiting(self) -> int:  # jobs and parts waiting for a worker
+        return len(self._pending)
+
+    def _admit(self, tenant: str) -> None:
+        """Refuse new work (QueueFull) when the queue or the tenant's share of it is full; under
+        the lock. A tenant at its cap does not block another tenant."""
+        if len(self._pending) >= self.queue_size:
+            raise QueueFull(f"the solve queue is full ({self.queue_size} jobs waiting); retry later")
+        mine = sum(1 for j in self._pending if (rt := self._runtime.get(j)) is not None and rt.tenant == tenant)
+        mine += sum(1 for sw in self._sweeps.values() if not sw.started and sw.tenant == tenant)
+        if mine >= self.tenant_max_queued:
+            raise QueueFull(f"tenant {tenant!r} has {mine} jobs waiting (limit {self.tenant_max_queued} per "
+                            "tenant); retry when one has started")
 
     # ------------------------------------------------------------------ requests
     def effective_time_limit(self, scenario: Scenario, requested: float | None) -> float:
@@ -174,8 +256,10 @@ class JobManager(SweepJobs):
         scenario_name: str = "",
         scenario_revision: int = 0,
         who: str = "",
+        tenant: str = DEFAULT_TENANT,
     ) -> tuple[JobRecord, bool]:
-        """Persist and enqueue a job; idempotent on ``request_id`` (same body → same job)."""
+        """Persist and enqueue a job; idempotent on ``request_id`` within the tenant (same body →
+        same job)."""
         time_limit = self.effective_time_limit(scenario, options.time_limit_seconds)
         gap = scenario.solver.mip_rel_gap if options.mip_rel_gap is None else options.mip_rel_gap
         scenario_json = scenario.canonical_json()  # computed once; the hash below reuses it
@@ -190,55 +274,83 @@ class JobManager(SweepJobs):
             if self._draining:
                 raise Draining("the server is shutting down and accepts no new solves")
             if request_id:
-                existing = self.store.find_job_by_request_id(request_id)
+                existing = self.store.find_job_by_request_id(request_id, tenant=tenant)
                 if existing is not None:
                     # the store decides: same body → same job, different body → conflict
                     job, created = self.store.create_job(self._record(
                         existing.job_id, request_id, request_hash, scenario, scenario_name,
-                        scenario_revision, scenario_json, opts, who))
+                        scenario_revision, scenario_json, opts, who, tenant))
                     return job, created
-            if self._waiting >= self.queue_size:
-                raise QueueFull(f"the solve queue is full ({self.queue_size} jobs waiting); retry later")
+            self._admit(tenant)
             job_id = uuid.uuid4().hex
             job, created = self.store.create_job(self._record(
                 job_id, request_id, request_hash, scenario, scenario_name, scenario_revision,
-                scenario_json, opts, who))
+                scenario_json, opts, who, tenant), lease_seconds=self.lease_seconds)
             if created:
                 task = SolveTask(job.job_id, scenario, time_limit, gap, options.debug_ignore_cancel_seconds,
                                  retire_after=columns >= RETIRE_AFTER_COLUMNS)
                 # the solve, then at most half its time again explaining an infeasible scenario
                 hard_limit = self._hard_limit(1.5 * time_limit, columns)
-                self._runtime[job.job_id] = _Runtime(job.job_id, task, hard_limit)
-                self._waiting += 1
-                self._queue.put(job.job_id)
+                self._runtime[job.job_id] = _Runtime(job.job_id, task, hard_limit, tenant=tenant)
+                self._pending.append(job.job_id)
+                self._wake.notify_all()
                 if self.metrics:
                     self.metrics.queue_depth.set(self._waiting)
         return job, created
 
-    @staticmethod
-    def _record(job_id: str, request_id: str, request_hash: str, sc: Scenario, name: str, revision: int,
-                scenario_json: str, opts: dict[str, Any], who: str) -> JobRecord:
+    def _record(self, job_id: str, request_id: str, request_hash: str, sc: Scenario, name: str, revision: int,
+                scenario_json: str, opts: dict[str, Any], who: str, tenant: str) -> JobRecord:
         return JobRecord(
             job_id=job_id, state=JobState.QUEUED, request_id=request_id, request_hash=request_hash,
             scenario_name=name or sc.name, scenario_revision=revision, scenario_sha256=sc.sha256(),
             scenario_json=scenario_json, options_json=json.dumps(opts), created_at=time.time(),
             started_at=None, finished_at=None, result_json=None, error=None, progress_json=None, who=who,
+            tenant=tenant, owner=self.server_id,
         )
 
-    def cancel(self, job_id: str) -> JobRecord:
-        job = self.store.get_job(job_id)  # NotFound propagates
+    def cancel(self, job_id: str, tenant: str | None = None) -> JobRecord:
+        """Cancel a job of ``tenant`` (None: any): a waiting job leaves the queue at once; a
+        running one is interrupted; a job another live server runs is cancelled by that server at
+        its next heartbeat (the answer still says RUNNING)."""
+        job = self.store.get_job(job_id, tenant=tenant)  # NotFound propagates
         if job.state.terminal:
             return job
-        if self.cancel_sweep(job_id):  # its coordinator stops the chunks and ends the job
+        where = self._cancel_local(job_id)
+        if where == "waiting":
+            job = self._finish(job_id, JobState.CANCELLED, detail="cancelled before it started")
+            with self._lock:
+                self._runtime.pop(job_id, None)
             return job
+        if where:
+            job = self.store.get_job(job_id)
+            if job.state == JobState.QUEUED:  # between the queue and its claim
+                return self._finish(job_id, JobState.CANCELLED, detail="cancelled before it started")
+            return job
+        alive = job.owner and job.owner != self.server_id and (job.lease_until or 0) > time.time()
+        if alive:
+            self.store.request_cancel(job_id)
+            if job.state == JobState.QUEUED:  # its owner's claim will fail: it never starts
+                return self._finish(job_id, JobState.CANCELLED, detail="cancelled before it started")
+            return self.store.get_job(job_id)
+        # nobody runs it (left over by a stopped server): mark it
+        return self._finish(job_id, JobState.CANCELLED, detail="cancelled by request")
+
+    def _cancel_local(self, job_id: str) -> str:
+        """Interrupt a job or sweep this server runs: "waiting" (it left the queue: its slot is
+        free at once), "running", or "" when it is not this server's."""
+        if self.cancel_sweep(job_id):  # its coordinator stops the chunks and ends the job
+            return "running"
         with self._lock:
             rt = self._runtime.get(job_id)
-        if rt is None:  # not ours (e.g. left over): mark it
-            return self._finish(job_id, JobState.CANCELLED, detail="cancelled by request")
-        rt.cancel.set()
-        if job.state == JobState.QUEUED:
-            return self._finish(job_id, JobState.CANCELLED, detail="cancelled before it started")
-        return self.store.get_job(job_id)
+            if rt is None:
+                return ""
+            rt.cancel.set()
+            if job_id in self._pending:
+                self._pending.remove(job_id)
+                if self.metrics:
+                    self.metrics.queue_depth.set(self._waiting)
+                return "waiting"
+        return "running"
 
     def wait(self, job_id: str, timeout: float | None) -> bool:
         with self._lock:
@@ -269,8 +381,11 @@ class JobManager(SweepJobs):
         try:
             job = self.store.get_job(job_id)
             yield JobEventMsg(EventKind.STATE, job)
-            if job.state.terminal or rt is None:
+            if job.state.terminal:
                 yield JobEventMsg(EventKind.DONE, self.store.get_job(job_id))
+                return
+            if rt is None:  # another server runs it (or nobody, until a take-over): follow the store
+                yield from self._follow(job, stop)
                 return
             while stop is None or not stop.is_set():
                 try:
@@ -286,6 +401,20 @@ class JobManager(SweepJobs):
                     if q in rt.watchers:
                         rt.watchers.remove(q)
 
+    def _follow(self, job: JobRecord, stop: threading.Event | None) -> Iterator[JobEventMsg]:
+        """Events of a job this server does not run, read from the store twice a second."""
+        while stop is None or not stop.is_set():
+            time.sleep(0.5)
+            now = self.store.get_job(job.job_id)
+            if now.state.terminal:
+                yield JobEventMsg(EventKind.DONE, now)
+                return
+            if now.state != job.state:
+                yield JobEventMsg(EventKind.STATE, now)
+            if now.progress_json and now.progress_json != job.progress_json:
+                yield JobEventMsg(EventKind.PROGRESS, progress=Progress.from_event(json.loads(now.progress_json)))
+            job = now
+
     # ------------------------------------------------------------------ internals
     def _publish(self, rt: _Runtime, msg: JobEventMsg) -> None:
         with self._lock:
@@ -296,7 +425,7 @@ class JobManager(SweepJobs):
     def _finish(self, job_id: str, state: JobState, **kw: Any) -> JobRecord:
         try:
             job = self.store.set_job_state(job_id, state, finished_at=time.time(), **kw)
-        except ValueError:  # already terminal (a race between cancel and completion)
+        except ValueError:  # already terminal (a race between cancel and completion, or a take-over)
             job = self.store.get_job(job_id)
         with self._lock:
             rt = self._runtime.get(job_id)
@@ -305,18 +434,34 @@ class JobManager(SweepJobs):
             rt.done.set()
         return job
 
+    def _next(self) -> _Runtime | None:
+        """The oldest waiting job whose tenant may run another (None: the server stops)."""
+        with self._wake:
+            while not self._stopping:
+                for i, job_id in enumerate(self._pending):
+                    rt = self._runtime.get(job_id)
+                    if rt is None or not rt.tenant or self._running_by_tenant[rt.tenant] < self.tenant_max_running:
+                        del self._pending[i]
+                        if rt is not None and rt.tenant:
+                            self._running_by_tenant[rt.tenant] += 1
+                        if self.metrics:
+                            self.metrics.queue_depth.set(self._waiting)
+                        if rt is None:
+                            break
+                        return rt
+                else:
+                    self._wake.wait(1.0)
+            return None
+
     def _dispatch(self, worker: Any) -> None:
         while True:
-            job_id = self._queue.get()
-            if job_id is None:
+            rt = self._next()
+            if rt is None:
                 return
-            with self._lock:
-                self._waiting -= 1
-                rt = self._runtime.get(job_id)
-                if self.metrics:
-                    self.metrics.queue_depth.set(self._waiting)
-            if rt is None or rt.cancel.is_set():
-                if rt is not None and isinstance(rt.task, (ExplainTask, SweepTask)):
+            job_id = rt.job_id
+            if rt.cancel.is_set():
+                self._release(rt)
+                if isinstance(rt.task, (ExplainTask, SweepTask)):
                     rt.done.set()
                 continue
             try:
@@ -328,13 +473,26 @@ class JobManager(SweepJobs):
                 log.exception("job %s failed in dispatch", job_id)
                 self._finish(job_id, JobState.FAILED, error="internal error while running the job")
             finally:
+                self._release(rt)
                 with self._lock:
                     self._runtime.pop(job_id, None)
 
+    def _release(self, rt: _Runtime) -> None:
+        """The job's tenant may run another."""
+        if rt.tenant:
+            with self._wake:
+                self._running_by_tenant[rt.tenant] -= 1
+                self._wake.notify_all()
+
     def _run(self, worker: Any, rt: _Runtime) -> None:
         job_id, task = rt.job_id, rt.task
-        job = self.store.set_job_state(job_id, JobState.RUNNING, started_at=time.time(),
-                                       detail=f"running on worker {worker.index}")
+        # the claim: only the owner moves its own queued job to RUNNING, once
+        claimed = self.store.claim_job(job_id, self.server_id, self.lease_seconds,
+                                       detail=f"running on worker {worker.index} of server {self.server_id}")
+        if claimed is None:  # cancelled meanwhile, or taken over by another server
+            self._finish(job_id, JobState.CANCELLED, detail="cancelled before it started")
+            return
+        job = claimed
         self._publish(rt, JobEventMsg(EventKind.STATE, job))
         if self.metrics:
             self.metrics.active_workers.inc()
@@ -404,8 +562,8 @@ class JobManager(SweepJobs):
                 raise Draining("the server is shutting down and accepts no new work")
             for rt in runtimes:
                 self._runtime[rt.job_id] = rt
-                self._waiting += 1
-                self._queue.put(rt.job_id)
+                self._pending.append(rt.job_id)
+            self._wake.notify_all()
         return runtimes
 
     @staticmethod
@@ -440,6 +598,7 @@ class JobManager(SweepJobs):
                 id=None, at=time.time(), who=job.who, job_id=job.job_id,
                 scenario_sha256=job.scenario_sha256, solver_version=solver_version,
                 options_json=job.options_json, status=status, objective_value=objective,
+                tenant=job.tenant, action=job.kind, target=job.job_id,
             ))
         except Exception:  # noqa: BLE001
             log.exception("could not append the audit record of job %s", job.job_id)

@@ -32,7 +32,7 @@ from lepton_alloc.models.scenario import Scenario, entry_columns
 from lepton_alloc.models.status import JobState
 from lepton_alloc.models.sweep import RobustCheck, SweepSpec, SweepSummary, VariantResult, sweep_phases
 
-from .store import JobRecord, Store, SweepRecord
+from .store import DEFAULT_TENANT, JobRecord, Store, SweepRecord
 from .workers import SweepTask
 
 log = logging.getLogger("lepton_alloc.sweeps")
@@ -77,6 +77,7 @@ class _Sweep:
     last_flush: float = 0.0
     started: bool = False
     lock: threading.Lock = field(default_factory=threading.Lock)
+    tenant: str = ""
 
 
 def chunks(indices: list[int], workers: int) -> list[list[int]]:
@@ -97,8 +98,7 @@ class SweepJobs:
     queue_size: int
     kill_grace: float
     _lock: threading.Lock
-    _queue: queue.Queue[str | None]
-    _waiting: int
+    _pending: list[str]
     _draining: bool
     _runtime: dict[str, Any]
     sweep_executor: Callable[..., list[str]] | None
@@ -106,9 +106,11 @@ class SweepJobs:
 
     if TYPE_CHECKING:  # provided by JobManager
         def effective_time_limit(self, scenario: Scenario, requested: float | None) -> float: ...
-        @staticmethod
-        def _record(job_id: str, request_id: str, request_hash: str, sc: Scenario, name: str, revision: int,
-                    scenario_json: str, opts: dict[str, Any], who: str) -> JobRecord: ...
+        def _record(self, job_id: str, request_id: str, request_hash: str, sc: Scenario, name: str, revision: int,
+                    scenario_json: str, opts: dict[str, Any], who: str, tenant: str) -> JobRecord: ...
+        def _admit(self, tenant: str) -> None: ...
+        lease_seconds: float
+        server_id: str
         def _hard_limit(self, solver_seconds: float, columns: int) -> float: ...
         def _enqueue_parts(self, runtimes: list[Any], *, refuse_when_draining: bool = False) -> list[Any]: ...
         @staticmethod
@@ -116,9 +118,9 @@ class SweepJobs:
         def _audit(self, job: JobRecord, status: str, objective: float | None, solver_version: str) -> None: ...
 
     def submit_sweep(self, base: Scenario, spec: SweepSpec, *, request_id: str = "", scenario_name: str = "",
-                     scenario_revision: int = 0, who: str = "") -> tuple[JobRecord, bool]:
-        """Persist a sweep job and start its coordinator; idempotent on ``request_id``."""
-        from .jobs import Draining, QueueFull
+                     scenario_revision: int = 0, who: str = "", tenant: str = DEFAULT_TENANT) -> tuple[JobRecord, bool]:
+        """Persist a sweep job and start its coordinator; idempotent on ``request_id`` within the tenant."""
+        from .jobs import Draining
 
         time_limit = self.effective_time_limit(base, spec.time_limit_seconds)
         spec = spec.model_copy(update={"time_limit_seconds": time_limit})  # the server's cap, for every variant
@@ -133,18 +135,18 @@ class SweepJobs:
             if self._draining:
                 raise Draining("the server is shutting down and accepts no new sweeps")
             if request_id:
-                existing = self.store.find_job_by_request_id(request_id)
+                existing = self.store.find_job_by_request_id(request_id, tenant=tenant)
                 if existing is not None:
                     return self.store.create_job(self._record(existing.job_id, request_id, request_hash, base, scenario_name,
-                                                              scenario_revision, base.canonical_json(), opts, who))
-            if self._waiting >= self.queue_size:
-                raise QueueFull(f"the solve queue is full ({self.queue_size} jobs waiting); retry later")
+                                                              scenario_revision, base.canonical_json(), opts, who, tenant))
+            self._admit(tenant)
             job_id = uuid.uuid4().hex
             record = dataclasses.replace(self._record(job_id, request_id, request_hash, base, scenario_name,
-                                                      scenario_revision, base.canonical_json(), opts, who), kind="sweep")
-            job, created = self.store.create_job(record, SweepRecord(spec_json, total))
+                                                      scenario_revision, base.canonical_json(), opts, who, tenant),
+                                         kind="sweep")
+            job, created = self.store.create_job(record, SweepRecord(spec_json, total), lease_seconds=self.lease_seconds)
             if created:
-                sw = _Sweep(job.job_id, base, spec, total, time_limit)
+                sw = _Sweep(job.job_id, base, spec, total, time_limit, tenant=tenant)
                 self._sweeps[job.job_id] = sw
                 threading.Thread(target=self._coordinate, args=(sw,), name=f"sweep-{job.job_id[:8]}", daemon=True).start()
         return job, created
@@ -199,7 +201,8 @@ class SweepJobs:
         except Exception:  # noqa: BLE001
             log.exception("could not store the last answers of sweep %s", sw.job_id)
         try:
-            job = self.store.set_job_state(sw.job_id, state, finished_at=time.time(), error=error, detail=detail)
+            job = self.store.set_job_state(sw.job_id, state, finished_at=time.time(), error=error, detail=detail,
+                                           owner=self.server_id)
         except ValueError:  # already terminal
             job = self.store.get_job(sw.job_id)
         self._audit(job, state.lower(), None, "")
@@ -232,7 +235,8 @@ class SweepJobs:
             sw.started = True
         try:
             job = self.store.set_job_state(sw.job_id, JobState.RUNNING, started_at=time.time(),
-                                           detail=f"{sw.total} variants on {self.sweep_executor_name}")
+                                           detail=f"{sw.total} variants on {self.sweep_executor_name}",
+                                           owner=self.server_id)
             self._sweep_publish(sw, SweepEventMsg(SweepEventKind.STATE, job=job, done=len(sw.results), total=sw.total))
         except ValueError:  # cancelled meanwhile
             pass

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 from collections.abc import Iterator
@@ -67,3 +69,42 @@ def wait_until(predicate: Any, timeout: float, step: float = 0.02) -> bool:
             return True
         time.sleep(step)
     return bool(predicate())
+
+
+# ------------------------------------------------------------------------------ databases
+def _postgres_admin_url() -> str:
+    import os
+
+    url = os.environ.get("LEPTON_TEST_POSTGRES", "")
+    if not url:
+        if os.environ.get("CI"):
+            pytest.fail("LEPTON_TEST_POSTGRES is empty: .ci/ensure-postgres could not start PostgreSQL")
+        pytest.skip("no PostgreSQL for this run (LEPTON_TEST_POSTGRES is empty; `make test` starts one)")
+    return url
+
+
+@contextlib.contextmanager
+def fresh_database(kind: str, tmp: Path) -> Iterator[str]:
+    """The url of a new, empty database of ``kind`` ('sqlite': a file under ``tmp``;
+    'postgresql': a database created on the test server and dropped afterwards)."""
+    if kind == "sqlite":
+        yield str(tmp / f"store-{uuid.uuid4().hex[:8]}.db")
+        return
+    import psycopg
+
+    admin = _postgres_admin_url()
+    name = f"lepton_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield admin.rsplit("/", 1)[0] + "/" + name
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh database of each kind: the test runs once on SQLite and once on PostgreSQL."""
+    with fresh_database(request.param, tmp_path) as url:
+        yield url

@@ -10,6 +10,7 @@ import textwrap
 import threading
 
 import pytest
+from sqlalchemy import exc as sa_exc
 
 from lepton_alloc.server.store import (
     AlreadyExists,
@@ -20,6 +21,7 @@ from lepton_alloc.server.store import (
     SCHEMA_VERSION,
     SqliteStore,
     Store,
+    StoreUnavailable,
     open_store,
 )
 
@@ -30,10 +32,17 @@ def db_path(tmp_path):
 
 
 @pytest.fixture
-def store(db_path):
-    s = open_store(f"sqlite:///{db_path}")
+def store(db_url):
+    """A store on a fresh database, once SQLite and once PostgreSQL (tests/server/conftest.py)."""
+    s = open_store(db_url if "://" in db_url else f"sqlite:///{db_url}")
     yield s
     s.close()
+
+
+def raw_sql(store, sql, *args):
+    """One statement on the store's database from outside the store's methods."""
+    with store._engine.begin() as c:
+        return c.exec_driver_sql(sql, *args).fetchall()
 
 
 def job(job_id: str, request_id: str = "", request_hash: str = "h", **kw) -> JobRecord:
@@ -48,12 +57,12 @@ def job(job_id: str, request_id: str = "", request_hash: str = "h", **kw) -> Job
 # ------------------------------------------------------------------------------ opening / schema
 def test_open_store_urls(tmp_path):
     a = open_store(f"sqlite:///{tmp_path / 'a.db'}")  # absolute path → sqlite:////tmp/...
-    b = open_store(str(tmp_path / "sub" / "b.db"))  # bare path; parent directory created
+    b = open_store(str(tmp_path / "b.db"))  # bare path
     m = open_store("sqlite:///:memory:")
     try:
         for s in (a, b, m):
             assert isinstance(s, SqliteStore) and isinstance(s, Store)
-        assert os.path.exists(tmp_path / "a.db") and os.path.exists(tmp_path / "sub" / "b.db")
+        assert os.path.exists(tmp_path / "a.db") and os.path.exists(tmp_path / "b.db")
         m.create_scenario("x", "{}", "h")
         assert m.get_scenario("x").revision == 1
     finally:
@@ -61,42 +70,79 @@ def test_open_store_urls(tmp_path):
             s.close()
 
 
-@pytest.mark.parametrize("url", ["postgresql://u:secret@db/lepton", "mysql://h/x", "", "sqlite://host/x.db"])
+@pytest.mark.parametrize("url", ["mysql://u:secret@h/x", "", "sqlite://host/x.db"])
 def test_open_store_rejects_unknown_urls(url):
     with pytest.raises(ValueError) as ei:
         open_store(url)
-    if url.startswith("postgresql"):
-        assert "postgresql://u:***@db/lepton" in str(ei.value)
-        assert "secret" not in str(ei.value)
+    if url.startswith("mysql"):
+        assert "mysql://u:***@h/x" in str(ei.value) and "secret" not in str(ei.value)
     elif url:
         assert url in str(ei.value)
 
 
-def test_wal_sync_foreign_keys_and_schema_version(store, db_path):
-    assert store.schema_version == SCHEMA_VERSION == 2
+def test_a_typo_in_the_directory_is_an_error_not_a_new_database(tmp_path):
+    with pytest.raises(StoreUnavailable, match=f"directory {tmp_path / 'no-such-dir'} does not exist"):
+        open_store(str(tmp_path / "no-such-dir" / "store.db"))
+    assert not (tmp_path / "no-such-dir").exists()
+
+
+def test_unreachable_postgresql_is_one_line_naming_it_without_password():
+    with pytest.raises(StoreUnavailable) as ei:
+        open_store("postgresql://u:secret@127.0.0.1:1/lepton")
+    text = str(ei.value)
+    assert "postgresql://u:***@127.0.0.1:1/lepton" in text and "secret" not in text and "\n" not in text
+
+
+def test_damaged_sqlite_file_is_refused_naming_it(tmp_path):
+    path = tmp_path / "damaged.db"
+    path.write_bytes(b"this is not a database" * 300)
+    with pytest.raises(StoreUnavailable, match=f"database {path}"):
+        open_store(str(path))
+    # a real database with a page overwritten in the middle: the integrity check catches it
+    good = tmp_path / "good.db"
+    s = open_store(str(good))
+    for i in range(300):
+        s.create_scenario(f"s{i:04d}", "{}" + " " * 2000, "h")
+    s.close()
+    raw = sqlite3.connect(good)
+    raw.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    raw.close()
+    data = bytearray(good.read_bytes())
+    page = 4096
+    data[page * 3: page * 3 + 200] = b"\xff" * 200
+    good.write_bytes(bytes(data))
+    with pytest.raises(StoreUnavailable, match=f"database {good}.*damaged|database {good}"):
+        open_store(str(good))
+
+
+def test_wal_sync_foreign_keys_and_schema_version(store, db_url):
+    db_path = db_url
+    if store.dialect != "sqlite":
+        pytest.skip("SQLite settings")
+    assert store.schema_version == SCHEMA_VERSION == 3
     # a fresh, independent connection sees the persistent WAL mode
     raw = sqlite3.connect(db_path)
     try:
         assert raw.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-        assert raw.execute("SELECT version FROM schema_version ORDER BY version").fetchall() == [(1,), (2,)]
+        assert raw.execute("SELECT version FROM schema_version ORDER BY version").fetchall() == [(3,)]
     finally:
         raw.close()
-    c = store._conn  # the store's own connection settings
-    assert c.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    assert c.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
-    assert c.execute("PRAGMA foreign_keys").fetchone()[0] == 1
-    assert c.execute("PRAGMA busy_timeout").fetchone()[0] == 5000
+    # the store's own connection settings
+    assert raw_sql(store, "PRAGMA journal_mode")[0][0] == "wal"
+    assert raw_sql(store, "PRAGMA synchronous")[0][0] == 2  # FULL
+    assert raw_sql(store, "PRAGMA foreign_keys")[0][0] == 1
+    assert raw_sql(store, "PRAGMA busy_timeout")[0][0] == 5000
 
 
 def test_reopen_does_not_reapply_migrations(db_path):
     open_store(db_path).close()
     s = open_store(db_path)
     try:
-        assert s.schema_version == 2
+        assert s.schema_version == 3
     finally:
         s.close()
     raw = sqlite3.connect(db_path)
-    assert raw.execute("SELECT COUNT(*) FROM schema_version").fetchone()[0] == 2
+    assert raw.execute("SELECT COUNT(*) FROM schema_version").fetchone()[0] == 1
     raw.close()
 
 
@@ -106,7 +152,7 @@ def test_newer_schema_is_refused(db_path):
     raw.execute("INSERT INTO schema_version VALUES (99, 0)")
     raw.commit()
     raw.close()
-    with pytest.raises(RuntimeError, match="schema version 99"):
+    with pytest.raises(StoreUnavailable, match="schema version 99"):
         open_store(db_path)
 
 
@@ -138,7 +184,7 @@ def test_scenario_revisions_kept_and_numbered(store):
         store.list_revisions("nope")
 
 
-def test_delete_hides_but_keeps(store, db_path):
+def test_delete_hides_but_keeps(store):
     store.create_scenario("a", '{"v": 1}', "s1")
     store.update_scenario("a", '{"v": 2}', "s2")
     store.create_scenario("b", "{}", "sb")
@@ -162,9 +208,7 @@ def test_delete_hides_but_keeps(store, db_path):
     kept = store.list_revisions("a", include_deleted=True)
     assert [(r.revision, r.deleted) for r in kept] == [(1, True), (2, True)]
     assert store.get_scenario("a", 2, include_deleted=True).scenario_json == '{"v": 2}'
-    raw = sqlite3.connect(db_path)
-    assert raw.execute("SELECT COUNT(*) FROM scenarios WHERE name = 'a'").fetchone()[0] == 2
-    raw.close()
+    assert raw_sql(store, "SELECT COUNT(*) FROM scenarios WHERE name = 'a'")[0][0] == 2
 
     # re-creating starts again at revision 1 (the contract); the deleted life is archived
     r1 = store.create_scenario("a", '{"v": 3}', "s3")
@@ -268,7 +312,7 @@ def _race(create, n=8):
     return results, errors
 
 
-def test_concurrent_create_job_same_request_id_shared_store(store, db_path):
+def test_concurrent_create_job_same_request_id_shared_store(store):
     results, errors = _race(lambda i: store.create_job(job(f"job-{i}", request_id="r-race", request_hash="H")))
     assert not errors
     assert len(results) == 8
@@ -277,9 +321,9 @@ def test_concurrent_create_job_same_request_id_shared_store(store, db_path):
     assert len(store.list_jobs(page_size=100)[0]) == 1
 
 
-def test_concurrent_create_job_same_request_id_separate_connections(db_path):
-    open_store(db_path).close()  # schema in place
-    stores = [open_store(db_path) for _ in range(8)]
+def test_concurrent_create_job_same_request_id_separate_connections(db_url):
+    open_store(db_url).close()  # schema in place
+    stores = [open_store(db_url) for _ in range(8)]
     try:
         results, errors = _race(
             lambda i: stores[i].create_job(job(f"job-{i}", request_id="r-race", request_hash="H")))
@@ -289,9 +333,8 @@ def test_concurrent_create_job_same_request_id_separate_connections(db_path):
     finally:
         for s in stores:
             s.close()
-    raw = sqlite3.connect(db_path)
-    assert raw.execute("SELECT COUNT(*) FROM jobs WHERE request_id = 'r-race'").fetchone()[0] == 1
-    raw.close()
+    with open_store(db_url) as s:
+        assert raw_sql(s, "SELECT COUNT(*) FROM jobs WHERE request_id = 'r-race'")[0][0] == 1
 
 
 def test_state_history_order_and_fields(store):
@@ -433,7 +476,7 @@ def test_restart_fail_interrupted_jobs(db_path):
 
 
 # ----------------------------------------------------------------------------------------- audit
-def test_audit_append_only(store, db_path):
+def test_audit_append_only(store):
     ids = [store.append_audit(AuditRecord(id=None, at=0.0, who="bob", job_id=f"j{i}", scenario_sha256="s",
                                           solver_version="1.0", options_json='{"a": 1}', status="optimal",
                                           objective_value=float(i) if i else None))
@@ -449,15 +492,10 @@ def test_audit_append_only(store, db_path):
     # the interface offers no way to change it...
     assert not any(n for n in dir(Store) if "audit" in n and n not in ("append_audit", "list_audit"))
     # ...and the database itself refuses, from any connection
-    raw = sqlite3.connect(db_path)
-    try:
-        with pytest.raises(sqlite3.DatabaseError, match="append-only"):
-            raw.execute("UPDATE audit SET status = 'tampered' WHERE id = ?", (ids[0],))
-        with pytest.raises(sqlite3.DatabaseError, match="append-only"):
-            raw.execute("DELETE FROM audit")
-        raw.rollback()
-    finally:
-        raw.close()
+    with pytest.raises(sa_exc.DBAPIError, match="append-only"):
+        raw_sql(store, f"UPDATE audit SET status = 'tampered' WHERE id = {ids[0]}")
+    with pytest.raises(sa_exc.DBAPIError, match="append-only"):
+        raw_sql(store, "DELETE FROM audit")
     assert [r.status for r in store.list_audit()] == ["optimal"] * 3
 
 
