@@ -144,12 +144,12 @@ def test_cancel_stops_a_running_sweep_keeps_its_answers_and_the_server_serves(cl
 
 def test_a_version_1_database_is_upgraded_and_keeps_its_jobs(tmp_path: Path) -> None:
     """A database written before sweeps existed (schema 1) opens with its jobs intact."""
-    from lepton_alloc.server.store import _MIGRATIONS, JobRecord, open_store
+    from lepton_alloc.server.store import _UPGRADES, SCHEMA_VERSION, JobRecord, open_store
 
     db = tmp_path / "v1.db"
     raw = sqlite3.connect(db)
     raw.execute("CREATE TABLE schema_version (version INTEGER PRIMARY KEY, applied_at REAL NOT NULL)")
-    for statement in _MIGRATIONS[0][1]:
+    for statement in _UPGRADES[1]:
         raw.execute(statement)
     raw.execute("INSERT INTO schema_version VALUES (1, 0)")
     raw.execute("INSERT INTO jobs (job_id, state, created_at, result_json) VALUES ('old', 'SUCCEEDED', 1.0, '{}')")
@@ -157,7 +157,7 @@ def test_a_version_1_database_is_upgraded_and_keeps_its_jobs(tmp_path: Path) -> 
     raw.close()
     store = open_store(str(db))
     try:
-        assert store.schema_version == 2
+        assert store.schema_version == SCHEMA_VERSION
         old = store.get_job("old")
         assert old.kind == "solve" and old.result_json == "{}" and old.state == "SUCCEEDED"
         job, _ = store.create_job(JobRecord(job_id="new", kind="sweep"))
