@@ -42,7 +42,8 @@ from lepton_alloc.proto.lepton.allocation.v1 import job_pb2, stored_scenario_pb2
 
 from .jobs import Draining, EventKind, JobManager, QueueFull, SolveOptions
 from .sweeps import SweepEventKind, SweepEventMsg
-from .store import AlreadyExists, IdempotencyConflict, JobEvent, JobRecord, NotFound, Store, StoredScenario
+from .auth import identity_of
+from .store import AlreadyExists, AuditRecord, IdempotencyConflict, JobEvent, JobRecord, NotFound, Store, StoredScenario
 
 log = logging.getLogger("lepton_alloc.rpc")
 
@@ -118,7 +119,7 @@ class AllocationServicer(svc_grpc.AllocationServiceServicer):
         self.test_hooks = test_hooks
 
     # ------------------------------------------------------------------ helpers
-    def _resolve(self, request: Any) -> tuple[Scenario, str, int]:
+    def _resolve(self, request: Any, context: grpc.ServicerContext) -> tuple[Scenario, str, int]:
         """The request's scenario, validated once (inline, document) or read from the store."""
         which = request.WhichOneof("source")
         if which in ("scenario", "scenario_document"):
@@ -127,7 +128,8 @@ class AllocationServicer(svc_grpc.AllocationServiceServicer):
             ref = request.scenario_ref
             if not ref.name:
                 raise _invalid([FieldViolation("scenario_ref.name", "is required")], "invalid request")
-            stored = self.store.get_scenario(ref.name, ref.revision if ref.HasField("revision") else None)
+            stored = self.store.get_scenario(ref.name, ref.revision if ref.HasField("revision") else None,
+                                             tenant=self._tenant(context))
             return parse_scenario(json.loads(stored.scenario_json)), stored.name, stored.revision
         raise _invalid([FieldViolation("source", "set one of scenario, scenario_document or scenario_ref")],
                        "invalid request")
@@ -165,18 +167,30 @@ class AllocationServicer(svc_grpc.AllocationServiceServicer):
                 options.debug_ignore_cancel_seconds = float(md["x-lepton-debug-ignore-cancel"])
         return options
 
-    def _job_proto(self, job_id: str) -> Any:
-        job = self.store.get_job(job_id)
+    @staticmethod
+    def _tenant(context: grpc.ServicerContext) -> str:
+        """The caller's tenant (the authenticated identity's): every record it reads or writes is
+        scoped to it; another tenant's ids answer NOT_FOUND."""
+        return identity_of(context).tenant
+
+    def _audit(self, context: grpc.ServicerContext, action: str, target: str, **fields: Any) -> None:
+        """One audit record of a state-changing call, by the authenticated caller."""
+        self.store.append_audit(AuditRecord(who=self._who(context), tenant=self._tenant(context), action=action,
+                                            target=target, status=fields.pop("status", "ok"), **fields))
+
+    def _job_proto(self, job_id: str, context: grpc.ServicerContext) -> Any:
+        job = self.store.get_job(job_id, tenant=self._tenant(context))
         return job_to_proto(job, self.store.job_history(job_id))
 
     # ------------------------------------------------------------------ solves
     @_rpc
     def Solve(self, request: Any, context: grpc.ServicerContext) -> Any:
-        sc, name, rev = self._resolve(request)
+        sc, name, rev = self._resolve(request, context)
         options = self._debug_options(context, self._options(request))
         job, _ = self.manager.submit(sc, options=options, scenario_name=name, scenario_revision=rev,
-                                     who=self._who(context))
+                                     who=self._who(context), tenant=self._tenant(context))
         job_id = job.job_id
+        self._audit(context, "submit_solve", job_id, scenario_sha256=job.scenario_sha256, options_json=job.options_json)
         # a client cancel or an expired deadline ends the RPC: stop its solve too
         context.add_callback(lambda: self.manager.cancel(job_id))
         while not self.manager.wait(job_id, 0.1):
@@ -202,15 +216,18 @@ class AllocationServicer(svc_grpc.AllocationServiceServicer):
     def SubmitSolve(self, request: Any, context: grpc.ServicerContext) -> Any:
         if len(request.request_id) > 128:
             raise _invalid([FieldViolation("request_id", "must be at most 128 characters")], "invalid request")
-        sc, name, rev = self._resolve(request)
+        sc, name, rev = self._resolve(request, context)
         options = self._debug_options(context, self._options(request))
-        job, _ = self.manager.submit(sc, options=options, request_id=request.request_id, scenario_name=name,
-                                     scenario_revision=rev, who=self._who(context))
-        return svc.SubmitSolveResponse(job=self._job_proto(job.job_id))
+        job, created = self.manager.submit(sc, options=options, request_id=request.request_id, scenario_name=name,
+                                           scenario_revision=rev, who=self._who(context), tenant=self._tenant(context))
+        if created:
+            self._audit(context, "submit_solve", job.job_id, scenario_sha256=job.scenario_sha256,
+                        options_json=job.options_json)
+        return svc.SubmitSolveResponse(job=self._job_proto(job.job_id, context))
 
     @_rpc
     def GetJob(self, request: Any, context: grpc.ServicerContext) -> Any:
-        return svc.GetJobResponse(job=self._job_proto(self._job_id(request)))
+        return svc.GetJobResponse(job=self._job_proto(self._job_id(request), context))
 
     @staticmethod
     def _job_id(request: Any) -> str:
@@ -228,7 +245,8 @@ class AllocationServicer(svc_grpc.AllocationServiceServicer):
         if page_size < 0 or page_size > 1000:
             raise _invalid([FieldViolation("page_size", "must be between 0 and 1000")], "invalid request")
         try:
-            jobs, token = self.store.list_jobs(state=state, page_size=page_size, page_token=request.page_token)
+            jobs, token = self.store.list_jobs(state=state, page_size=page_size, page_token=request.page_token,
+                                               tenant=self._tenant(context))
         except ValueError:
             raise _invalid([FieldViolation("page_token", "is not a token this server issued")], "invalid request") from None
         if request.view not in (job_pb2.JOB_VIEW_UNSPECIFIED, job_pb2.JOB_VIEW_SUMMARY, job_pb2.JOB_VIEW_FULL):
@@ -241,14 +259,15 @@ class AllocationServicer(svc_grpc.AllocationServiceServicer):
     @_rpc
     def CancelJob(self, request: Any, context: grpc.ServicerContext) -> Any:
         job_id = self._job_id(request)
-        self.manager.cancel(job_id)
-        return svc.CancelJobResponse(job=self._job_proto(job_id))
+        job = self.manager.cancel(job_id, tenant=self._tenant(context))
+        self._audit(context, "cancel_job", job_id, status=job.state.lower())
+        return svc.CancelJobResponse(job=self._job_proto(job_id, context))
 
     def WatchJob(self, request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
         if not request.job_id:
             _abort(context, _invalid([FieldViolation("job_id", "is required")], "invalid request"))
         try:
-            job = self.store.get_job(request.job_id)
+            job = self.store.get_job(request.job_id, tenant=self._tenant(context))
         except NotFound as err:
             _abort(context, _Abort(grpc.StatusCode.NOT_FOUND, str(err.args[0] if err.args else err)))
         stop = threading.Event()
@@ -269,11 +288,11 @@ class AllocationServicer(svc_grpc.AllocationServiceServicer):
                 yield svc.WatchJobResponse(event=final_event_to_proto(msg.job, self.store.job_history(msg.job.job_id)))
 
     # ------------------------------------------------------------------ sweeps (docs/model.md §7)
-    def _sweep_request(self, request: Any) -> tuple[Scenario, Any, str, int]:
+    def _sweep_request(self, request: Any, context: grpc.ServicerContext) -> tuple[Scenario, Any, str, int]:
         """The base scenario and the sweep of a SubmitSweep/Sweep request, each validated once."""
         if len(request.request_id) > 128:
             raise _invalid([FieldViolation("request_id", "must be at most 128 characters")], "invalid request")
-        sc, name, rev = self._resolve(request)
+        sc, name, rev = self._resolve(request, context)
         which = request.WhichOneof("sweep_source")
         try:
             if which == "sweep":
@@ -290,17 +309,25 @@ class AllocationServicer(svc_grpc.AllocationServiceServicer):
 
     @_rpc
     def SubmitSweep(self, request: Any, context: grpc.ServicerContext) -> Any:
-        sc, spec, name, rev = self._sweep_request(request)
-        job, _ = self.manager.submit_sweep(sc, spec, request_id=request.request_id, scenario_name=name,
-                                           scenario_revision=rev, who=self._who(context))
-        return svc.SubmitSweepResponse(job=self._job_proto(job.job_id))
+        sc, spec, name, rev = self._sweep_request(request, context)
+        job, created = self.manager.submit_sweep(sc, spec, request_id=request.request_id, scenario_name=name,
+                                                 scenario_revision=rev, who=self._who(context),
+                                                 tenant=self._tenant(context))
+        if created:
+            self._audit(context, "submit_sweep", job.job_id, scenario_sha256=job.scenario_sha256,
+                        options_json=job.options_json)
+        return svc.SubmitSweepResponse(job=self._job_proto(job.job_id, context))
 
     def Sweep(self, request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
         try:
             with _mapped():
-                sc, spec, name, rev = self._sweep_request(request)
-                job, _ = self.manager.submit_sweep(sc, spec, request_id=request.request_id, scenario_name=name,
-                                                   scenario_revision=rev, who=self._who(context))
+                sc, spec, name, rev = self._sweep_request(request, context)
+                job, created = self.manager.submit_sweep(sc, spec, request_id=request.request_id, scenario_name=name,
+                                                         scenario_revision=rev, who=self._who(context),
+                                                         tenant=self._tenant(context))
+                if created:
+                    self._audit(context, "submit_sweep", job.job_id, scenario_sha256=job.scenario_sha256,
+                                options_json=job.options_json)
         except _Abort as err:
             _abort(context, err)
             return
@@ -310,7 +337,7 @@ class AllocationServicer(svc_grpc.AllocationServiceServicer):
         if not request.job_id:
             _abort(context, _invalid([FieldViolation("job_id", "is required")], "invalid request"))
         try:
-            self.store.get_sweep(request.job_id)
+            self.store.get_sweep(request.job_id, tenant=self._tenant(context))
         except NotFound:
             _abort(context, _Abort(grpc.StatusCode.NOT_FOUND, f"sweep {request.job_id!r} not found"))
         yield from self._sweep_stream(request.job_id, context, svc.WatchSweepResponse)
@@ -349,8 +376,8 @@ class AllocationServicer(svc_grpc.AllocationServiceServicer):
             if not request.page_token.startswith("after:") or not token.isdigit() or len(token) > 9:
                 raise _invalid([FieldViolation("page_token", "is not a token this server issued")], "invalid request")
             after = int(token)
-        record = self.store.get_sweep(job_id)  # NotFound for a solve job or an unknown id
-        job = self._job_proto(job_id)
+        record = self.store.get_sweep(job_id, tenant=self._tenant(context))  # NotFound: a solve job, an unknown id
+        job = self._job_proto(job_id, context)
         items = self.store.sweep_items(job_id, "variant", after, page_size + 1)
         more = len(items) > page_size
         items = items[:page_size]
@@ -376,13 +403,16 @@ class AllocationServicer(svc_grpc.AllocationServiceServicer):
     def CreateScenario(self, request: Any, context: grpc.ServicerContext) -> Any:
         self._check_name(request.name)
         sc = self._scenario_of(request)
-        stored = self.store.create_scenario(request.name, sc.canonical_json(), sc.sha256(), request.description)
+        stored = self.store.create_scenario(request.name, sc.canonical_json(), sc.sha256(), request.description,
+                                            tenant=self._tenant(context))
+        self._audit(context, "create_scenario", f"{stored.name}@{stored.revision}", scenario_sha256=stored.sha256)
         return svc.CreateScenarioResponse(stored_scenario=stored_to_proto(stored))
 
     @_rpc
     def GetScenario(self, request: Any, context: grpc.ServicerContext) -> Any:
         self._check_name(request.name)
-        stored = self.store.get_scenario(request.name, request.revision if request.HasField("revision") else None)
+        stored = self.store.get_scenario(request.name, request.revision if request.HasField("revision") else None,
+                                         tenant=self._tenant(context))
         return svc.GetScenarioResponse(stored_scenario=stored_to_proto(stored))
 
     @_rpc
@@ -391,7 +421,8 @@ class AllocationServicer(svc_grpc.AllocationServiceServicer):
         if page_size < 0 or page_size > 1000:
             raise _invalid([FieldViolation("page_size", "must be between 0 and 1000")], "invalid request")
         try:
-            items, token = self.store.list_scenarios(page_size=page_size, page_token=request.page_token)
+            items, token = self.store.list_scenarios(page_size=page_size, page_token=request.page_token,
+                                                     tenant=self._tenant(context))
         except ValueError:
             raise _invalid([FieldViolation("page_token", "is not a token this server issued")], "invalid request") from None
         return svc.ListScenariosResponse(stored_scenarios=[stored_to_proto(s) for s in items],
@@ -401,13 +432,16 @@ class AllocationServicer(svc_grpc.AllocationServiceServicer):
     def UpdateScenario(self, request: Any, context: grpc.ServicerContext) -> Any:
         self._check_name(request.name)
         sc = self._scenario_of(request)
-        stored = self.store.update_scenario(request.name, sc.canonical_json(), sc.sha256(), request.description)
+        stored = self.store.update_scenario(request.name, sc.canonical_json(), sc.sha256(), request.description,
+                                            tenant=self._tenant(context))
+        self._audit(context, "update_scenario", f"{stored.name}@{stored.revision}", scenario_sha256=stored.sha256)
         return svc.UpdateScenarioResponse(stored_scenario=stored_to_proto(stored))
 
     @_rpc
     def DeleteScenario(self, request: Any, context: grpc.ServicerContext) -> Any:
         self._check_name(request.name)
-        self.store.delete_scenario(request.name)
+        self.store.delete_scenario(request.name, tenant=self._tenant(context))
+        self._audit(context, "delete_scenario", request.name)
         return svc.DeleteScenarioResponse()
 
     @_rpc
@@ -424,7 +458,7 @@ class AllocationServicer(svc_grpc.AllocationServiceServicer):
             violations.append(FieldViolation("skip_market_values", "skipping both step and market values leaves nothing to explain"))
         if violations:
             raise _invalid(violations, "invalid request")
-        job = self.store.get_job(job_id)
+        job = self.store.get_job(job_id, tenant=self._tenant(context))
         if job.result_json is None:
             raise _Abort(grpc.StatusCode.FAILED_PRECONDITION, f"job {job_id} has no result to explain ({job.state})")
         result = result_from_json(job.result_json)
@@ -443,7 +477,8 @@ class AllocationServicer(svc_grpc.AllocationServiceServicer):
         violations = [FieldViolation(f, "is required") for f in ("base_job_id", "other_job_id") if not getattr(request, f)]
         if violations:
             raise _invalid(violations, "invalid request")
-        jobs = [self.store.get_job(request.base_job_id), self.store.get_job(request.other_job_id)]
+        tenant = self._tenant(context)
+        jobs = [self.store.get_job(request.base_job_id, tenant=tenant), self.store.get_job(request.other_job_id, tenant=tenant)]
         for field, job in zip(("base_job_id", "other_job_id"), jobs):
             if job.result_json is None:
                 raise _Abort(grpc.StatusCode.FAILED_PRECONDITION, f"{field}: job {job.job_id} has no result ({job.state})")

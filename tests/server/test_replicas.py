@@ -194,3 +194,25 @@ def test_a_damaged_sqlite_file_stops_start_up_with_one_line(tmp_path):
     typo = subprocess.run([*CLI, "serve", "--address", "127.0.0.1:0", "--database", str(tmp_path / "tpyo" / "x.db")],
                           capture_output=True, text=True, timeout=120)
     assert typo.returncode == 2 and "does not exist" in typo.stderr and not (tmp_path / "tpyo").exists()
+
+
+def test_health_says_not_serving_while_the_database_fails(pg_url, tmp_path):
+    import grpc
+    import psycopg
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    running = start(tmp_path, database=pg_url, workers=1, lease_seconds=LEASE)
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{running.port}") as channel:
+            stub = health_pb2_grpc.HealthStub(channel)
+
+            def status() -> int:
+                return stub.Check(health_pb2.HealthCheckRequest(service=""), timeout=5).status
+
+            assert status() == health_pb2.HealthCheckResponse.SERVING
+            admin, name = pg_url.rsplit("/", 1)
+            with psycopg.connect(f"{admin}/postgres", autocommit=True) as conn:  # the database goes away
+                conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+            assert wait_until(lambda: status() == health_pb2.HealthCheckResponse.NOT_SERVING, 20, 0.2)
+    finally:
+        running.stop(grace=1.0)
