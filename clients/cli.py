@@ -15,8 +15,26 @@ from typing import Any
 from collections.abc import Sequence
 
 from .report import render_result
+from .safe_text import printable
 
 EXIT_FAILED, EXIT_INVALID, EXIT_UNREACHABLE = 1, 2, 3
+# how every command that talks to a server connects: flag, the environment variable the client
+# library reads when the flag is not given, help
+CONNECTION_FLAGS = [
+    ("--token", "LEPTON_TOKEN", "API token, sent as 'authorization: Bearer ...'"),
+    ("--tls-ca", "LEPTON_TLS_CA", "CA certificate (PEM) of the server's: connect with TLS"),
+    ("--tls-cert", "LEPTON_CLIENT_CERT", "client certificate (PEM) for mutual TLS, with --tls-key"),
+    ("--tls-key", "LEPTON_CLIENT_KEY", "the client certificate's private key (PEM)"),
+    ("--tls-server-name", "LEPTON_TLS_SERVER_NAME", "the name in the server's certificate, if not the address's host"),
+]
+
+
+def _connection_dest(flag: str) -> str:
+    return "connect_" + flag.lstrip("-").replace("-", "_")
+
+
+def _connection_metavar(flag: str) -> str:
+    return {"--token": "TOKEN", "--tls-server-name": "NAME"}.get(flag, "PATH")
 
 
 def _err(msg: str) -> None:
@@ -33,7 +51,7 @@ def _print_violations(exc: Any) -> None:
     for v in getattr(exc, "violations", []):
         field = getattr(v, "field", None) or v[0]
         desc = getattr(v, "description", None) or v[1]
-        _err(f"  {field}: {desc}")
+        _err(printable(f"  {field}: {desc}"))
 
 
 # ----------------------------------------------------------------------------- local commands
@@ -120,7 +138,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
         sc = load_scenario_file(args.file)
     except ScenarioError as exc:
         for v in exc.violations:
-            _err(f"{v.field}: {v.description}")
+            _err(printable(f"{v.field}: {v.description}"))
         return EXIT_INVALID
     print(f"{args.file}: valid ({len(sc.markets)} markets, {sc.horizon_years} years, sha256 {sc.sha256()})")
     return 0
@@ -238,17 +256,82 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from lepton_alloc.server.config import load_config
 
     overrides = {k: getattr(args, k) for k in ("address", "workers", "queue_size", "max_time_limit",
-                                               "database", "metrics_port", "grace", "sweep_executor", "ray_actors")}
+                                               "database", "metrics_port", "grace", "sweep_executor", "ray_actors",
+                                               "tls_cert", "tls_key", "tls_client_ca", "allow_insecure_bind",
+                                               "allow_anonymous_loopback")}
     cfg = load_config(args.config, overrides)
     return serve_forever(cfg)
+
+
+def cmd_tokens(args: argparse.Namespace) -> int:
+    """API tokens, straight in the server's database: create (the secret is shown once), list, revoke."""
+    import time
+
+    from lepton_alloc.server.config import load_config
+    from lepton_alloc.server.store import NotFound, StoreUnavailable, open_store
+
+    try:
+        url = args.database or load_config(args.config).database
+        # a mistyped SQLite file would be a new empty database the server never reads
+        path = url[len("sqlite:///"):] if url.startswith("sqlite:///") else None if "://" in url else url
+        if path and path != ":memory:" and not os.path.exists(path):
+            _err(f"error: database {path} does not exist (check --database, or start the server on it once)")
+            return EXIT_INVALID
+        store = open_store(url)
+    except (StoreUnavailable, ValueError, OSError) as exc:
+        _err(f"error: {exc}")
+        return EXIT_INVALID
+
+    def when(t: float | None) -> str:
+        return "" if t is None else time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(t))
+
+    def public(rec: Any) -> dict[str, Any]:
+        return {"token_id": rec.token_id, "tenant": rec.tenant, "name": rec.name, "created_at": rec.created_at,
+                "revoked_at": rec.revoked_at}
+
+    with store:
+        try:
+            if args.tokens_action == "create":
+                rec, secret = store.create_token(args.tenant, args.name)
+                _err(f"created token {rec.token_id} of tenant {rec.tenant} ({rec.name}); the token follows and is "
+                     "NOT SHOWN AGAIN - keep it now (clients: --token or env LEPTON_TOKEN)")
+                if args.json:
+                    _print_json({**public(rec), "token": secret})
+                else:
+                    print(secret, flush=True)
+            elif args.tokens_action == "list":
+                recs = store.list_tokens(args.tenant)
+                if args.json:
+                    _print_json([public(r) for r in recs])
+                else:
+                    rows = [("TOKEN_ID", "TENANT", "NAME", "CREATED", "REVOKED")] + [
+                        (r.token_id, r.tenant, r.name, when(r.created_at), when(r.revoked_at)) for r in recs]
+                    widths = [max(len(row[i]) for row in rows) for i in range(5)]
+                    for row in rows:
+                        print("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip())
+            else:
+                rec = store.revoke_token(args.token_id)
+                _err(f"token {rec.token_id} of tenant {rec.tenant} ({rec.name}) revoked at {when(rec.revoked_at)}")
+        except (NotFound, ValueError) as exc:
+            _err(f"error: {exc.args[0] if exc.args else exc}")
+            return EXIT_FAILED
+        except StoreUnavailable as exc:
+            _err(f"error: {exc}")
+            return EXIT_INVALID
+    return 0
 
 
 def _remote(args: argparse.Namespace, fn: Any) -> int:
     from .client import AllocationClient, AllocationError
 
     address = args.server or os.environ.get("LEPTON_SERVER", "127.0.0.1:50051")
+    try:  # token and certificates: the global flags (see main) or LEPTON_TOKEN, LEPTON_TLS_*
+        client = AllocationClient(address, timeout=getattr(args, "timeout", None) or 600.0)
+    except ValueError as exc:  # an unreadable certificate file, a certificate without its key
+        _err(f"error: {exc}")
+        return EXIT_INVALID
     try:
-        with AllocationClient(address, timeout=getattr(args, "timeout", None) or 600.0) as client:
+        with client:
             return int(fn(client, args) or 0)
     except AllocationError as exc:
         if exc.violations:
@@ -342,7 +425,7 @@ def cmd_job(args: argparse.Namespace) -> int:
             print(f"job {job.job_id}: {job.state.lower()}")
             print(render_result(job.result.to_dict()))
         else:
-            print(f"job {job.job_id}: {job.state.lower()} {job.error}")
+            print(printable(f"job {job.job_id}: {job.state.lower()} {job.error}"))
         return 0
 
     return _remote(args, run)
@@ -430,7 +513,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     try:
         address = f"127.0.0.1:{running.port}"
         _err(f"server listening on {address}; submitting the built-in example (examples/global_expansion.yaml)")
-        with AllocationClient(address, timeout=600.0) as client:
+        # the local server: plaintext on loopback, anonymous (no token or certificate from the environment)
+        with AllocationClient(address, timeout=600.0, token="", tls_ca="", tls_cert="", tls_key="") as client:
             job = client.submit(load_builtin_example(), time_limit_seconds=args.time_limit)
             _err(f"job {job.job_id} submitted")
             return _watch(client, job.job_id, args)
@@ -444,6 +528,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="lepton-alloc", description="Lepton Allocator: market-entry allocation with Pyomo + HiGHS.",
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    # how every command that talks to a server connects (given before the command, or after it)
+    # (`serve` has --tls-cert/--tls-key of its own: the server's certificate)
+    for flag, env, text in CONNECTION_FLAGS:
+        p.add_argument(flag, dest=_connection_dest(flag), metavar=_connection_metavar(flag), default=None,
+                       help=f"{text} (env {env})")
     sub = p.add_subparsers(dest="command", required=True)
     _add_parser = sub.add_parser
 
@@ -456,6 +545,9 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("--server", default=os.environ.get("LEPTON_SERVER") if required else None,
                         help="HOST:PORT of a Lepton server (env LEPTON_SERVER)")
         sp.add_argument("--timeout", type=float, default=None, help="per-call timeout in seconds")
+        for flag, env, text in CONNECTION_FLAGS:  # SUPPRESS: given before the command, the value is kept
+            sp.add_argument(flag, dest=_connection_dest(flag), metavar=_connection_metavar(flag),
+                            default=argparse.SUPPRESS, help=f"{text} (env {env})")
 
     def solve_opts(sp: argparse.ArgumentParser) -> None:
         sp.add_argument("--time-limit", type=float, default=None, help="override solver.time_limit_seconds")
@@ -525,7 +617,44 @@ def build_parser() -> argparse.ArgumentParser:
                         "here); default the worker pool (env LEPTON_SWEEP_EXECUTOR)")
     s.add_argument("--ray-actors", dest="ray_actors", type=int, default=None,
                    help="with a Ray sweep executor: actors, each keeping a model warm (env LEPTON_RAY_ACTORS)")
+    s.add_argument("--tls-cert", dest="tls_cert", default=None,
+                   help="TLS certificate (PEM), with --tls-key; default plaintext (env LEPTON_TLS_CERT)")
+    s.add_argument("--tls-key", dest="tls_key", default=None, help="the TLS certificate's private key (PEM) "
+                                                                   "(env LEPTON_TLS_KEY)")
+    s.add_argument("--tls-client-ca", dest="tls_client_ca", default=None,
+                   help="mutual TLS: every client must present a certificate signed by this CA (PEM) "
+                        "(env LEPTON_TLS_CLIENT_CA)")
+    s.add_argument("--allow-insecure-bind", dest="allow_insecure_bind", action=argparse.BooleanOptionalAction,
+                   default=None, help="listen on a non-loopback address without TLS (logs a warning) "
+                                      "(env LEPTON_ALLOW_INSECURE_BIND)")
+    s.add_argument("--allow-anonymous-loopback", dest="allow_anonymous_loopback",
+                   action=argparse.BooleanOptionalAction, default=None,
+                   help="accept callers without an API token from this machine, as tenant 'local'; on unless "
+                        "configured off - turn off behind a local proxy (env LEPTON_ALLOW_ANONYMOUS_LOOPBACK)")
     s.set_defaults(func=cmd_serve)
+
+    s = sub.add_parser("tokens", help="API tokens in the server's database: create, list, revoke")
+    tokens = s.add_subparsers(dest="tokens_action", required=True)
+
+    def token_opts(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("--database", default=None, help="the server's database; default as `serve` resolves it "
+                                                         "(--config, env LEPTON_DATABASE, lepton-alloc.db)")
+        sp.add_argument("--config", default=os.environ.get("LEPTON_CONFIG"), help="the server's YAML config file "
+                                                                                  "(env LEPTON_CONFIG)")
+        sp.set_defaults(func=cmd_tokens)
+
+    t = tokens.add_parser("create", help="a new token of a tenant; prints the secret once")
+    t.add_argument("--tenant", required=True, help="the tenant whose records the token reads and writes")
+    t.add_argument("--name", required=True, help="who or what uses it (the audit names tenant/name)")
+    t.add_argument("--json", action="store_true", help="print the record and the secret as JSON")
+    token_opts(t)
+    t = tokens.add_parser("list", help="tokens (all, or one tenant's), revoked ones included; never the secrets")
+    t.add_argument("--tenant", default=None)
+    t.add_argument("--json", action="store_true")
+    token_opts(t)
+    t = tokens.add_parser("revoke", help="revoke a token at once")
+    t.add_argument("token_id")
+    token_opts(t)
 
     s = sub.add_parser("demo", help="start a local server, solve the built-in example, print the allocation")
     s.add_argument("--time-limit", type=float, default=None)
@@ -602,6 +731,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.error("scenarios " + args.action + " needs a NAME")
         if args.action in ("create", "update") and not args.file:
             parser.error(f"scenarios {args.action} needs NAME FILE")
+    # the global connection flags reach every client the command builds through the environment
+    # the client reads (LEPTON_TOKEN, LEPTON_TLS_*), set for this command only
+    given = {env: str(getattr(args, _connection_dest(flag))) for flag, env, _ in CONNECTION_FLAGS
+             if getattr(args, _connection_dest(flag), None) is not None}
+    saved = {k: os.environ.get(k) for k in given}
+    os.environ.update(given)
     try:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:
@@ -609,6 +744,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
+    finally:
+        for k, old in saved.items():
+            if old is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = old
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ stack (Pyomo, HiGHS, numpy) and never the server.
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import asdict, dataclass, field
@@ -463,18 +464,80 @@ class _Api:
         return self._run(_Call("DeleteScenario", svc.DeleteScenarioRequest(name=name), False, lambda r: None, timeout))
 
 
+# ----------------------------------------------------------------------------- connection security
+
+SECURITY_ENV = {"token": "LEPTON_TOKEN", "tls_ca": "LEPTON_TLS_CA", "tls_cert": "LEPTON_CLIENT_CERT",
+                "tls_key": "LEPTON_CLIENT_KEY", "tls_server_name": "LEPTON_TLS_SERVER_NAME"}
+
+
+@dataclass
+class _Connection:
+    """How a façade reaches the server: channel credentials (None = plaintext), channel options,
+    and the metadata sent on every call (the API token)."""
+
+    credentials: grpc.ChannelCredentials | None
+    options: list[tuple[str, Any]]
+    metadata: list[tuple[str, str]]
+
+
+def _read_pem(path: str, what: str) -> bytes:
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except OSError as exc:
+        raise ValueError(f"cannot read the {what} {path}: {exc.strerror or exc}") from None
+
+
+def _connection(token: str | None, tls_ca: str | None, tls_cert: str | None, tls_key: str | None,
+                tls_server_name: str | None, metadata: list[tuple[str, str]] | None) -> _Connection:
+    """Each argument left None falls back to its environment variable (:data:`SECURITY_ENV`);
+    "" turns it off. TLS when a CA (``tls_ca``) or a client certificate is given (without a CA,
+    the system's roots verify the server); ``tls_cert`` and ``tls_key`` (mutual TLS) go together.
+    The token rides on every call as ``authorization: Bearer <token>``."""
+    given = {"token": token, "tls_ca": tls_ca, "tls_cert": tls_cert, "tls_key": tls_key,
+             "tls_server_name": tls_server_name}
+    v = {k: (os.environ.get(SECURITY_ENV[k], "") if x is None else x).strip() for k, x in given.items()}
+    if bool(v["tls_cert"]) != bool(v["tls_key"]):
+        raise ValueError("a client certificate needs both tls_cert and tls_key (LEPTON_CLIENT_CERT, LEPTON_CLIENT_KEY)")
+    options: list[tuple[str, Any]] = list(CHANNEL_OPTIONS)
+    credentials = None
+    if v["tls_ca"] or v["tls_cert"]:
+        credentials = grpc.ssl_channel_credentials(
+            root_certificates=_read_pem(v["tls_ca"], "TLS CA certificate") if v["tls_ca"] else None,
+            private_key=_read_pem(v["tls_key"], "TLS key") if v["tls_key"] else None,
+            certificate_chain=_read_pem(v["tls_cert"], "TLS certificate") if v["tls_cert"] else None)
+        if v["tls_server_name"]:
+            options.append(("grpc.ssl_target_name_override", v["tls_server_name"]))
+    metadata = list(metadata or [])
+    # authorization metadata given explicitly wins over the token (and LEPTON_TOKEN)
+    explicit = any(k.lower() == "authorization" for k, _ in metadata)
+    auth = [("authorization", f"Bearer {v['token']}")] if v["token"] and not explicit else []
+    return _Connection(credentials, options, auth + metadata)
+
+
 # ----------------------------------------------------------------------------- sync façade
 
 
 class AllocationClient(_Api):
-    """Blocking client. Use as a context manager, or call :meth:`close`."""
+    """Blocking client. Use as a context manager, or call :meth:`close`.
+
+    ``token``: the API token, sent on every call (env ``LEPTON_TOKEN``). ``tls_ca``: the CA
+    certificate (PEM path) that signed the server's: the channel uses TLS (env ``LEPTON_TLS_CA``);
+    ``tls_cert``/``tls_key``: this client's certificate and key for mutual TLS (env
+    ``LEPTON_CLIENT_CERT``, ``LEPTON_CLIENT_KEY``); ``tls_server_name``: the name to expect in the server's
+    certificate when it differs from the address's host. None reads the environment, "" is off."""
 
     def __init__(self, address: str, *, timeout: float = 60.0, metadata: list[tuple[str, str]] | None = None,
-                 channel: grpc.Channel | None = None):
+                 channel: grpc.Channel | None = None, token: str | None = None, tls_ca: str | None = None,
+                 tls_cert: str | None = None, tls_key: str | None = None, tls_server_name: str | None = None):
         self.address = address
         self.timeout = timeout
-        self.metadata = list(metadata or [])
-        self._channel = channel or grpc.insecure_channel(address, options=CHANNEL_OPTIONS)
+        conn = _connection(token, tls_ca, tls_cert, tls_key, tls_server_name, metadata)
+        self.metadata = conn.metadata
+        if channel is None:
+            channel = (grpc.insecure_channel(address, options=conn.options) if conn.credentials is None
+                       else grpc.secure_channel(address, conn.credentials, options=conn.options))
+        self._channel = channel
         self._stub = svc_grpc.AllocationServiceStub(self._channel)
 
     def __enter__(self) -> AllocationClient:
@@ -619,12 +682,17 @@ def _final_result(info: JobInfo) -> Result:
 
 
 class AsyncAllocationClient(_Api):
-    """The asyncio façade (grpc.aio): the same methods as :class:`AllocationClient`, awaitable."""
+    """The asyncio façade (grpc.aio): the same methods and connection arguments (token, TLS) as
+    :class:`AllocationClient`, awaitable."""
 
-    def __init__(self, address: str, *, timeout: float = 60.0, metadata: list[tuple[str, str]] | None = None):
+    def __init__(self, address: str, *, timeout: float = 60.0, metadata: list[tuple[str, str]] | None = None,
+                 token: str | None = None, tls_ca: str | None = None, tls_cert: str | None = None,
+                 tls_key: str | None = None, tls_server_name: str | None = None):
         self.timeout = timeout
-        self.metadata = list(metadata or [])
-        self._channel = grpc.aio.insecure_channel(address, options=CHANNEL_OPTIONS)
+        conn = _connection(token, tls_ca, tls_cert, tls_key, tls_server_name, metadata)
+        self.metadata = conn.metadata
+        self._channel = (grpc.aio.insecure_channel(address, options=conn.options) if conn.credentials is None
+                         else grpc.aio.secure_channel(address, conn.credentials, options=conn.options))
         self._stub = svc_grpc.AllocationServiceStub(self._channel)
 
     async def __aenter__(self) -> AsyncAllocationClient:

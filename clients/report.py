@@ -9,6 +9,8 @@ from __future__ import annotations
 from typing import Any
 from collections.abc import Sequence
 
+from .safe_text import printable
+
 
 def _num(v: Any, digits: int = 1) -> str:
     if v is None:
@@ -19,7 +21,9 @@ def _num(v: Any, digits: int = 1) -> str:
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[Any]], align: str | None = None) -> str:
-    cells = [[str(c) for c in r] for r in rows]
+    """Aligned columns; every cell goes through :func:`printable` (names come from scenario files)."""
+    headers = [printable(str(h)) for h in headers]
+    cells = [[printable(str(c)) for c in r] for r in rows]
     widths = [max([len(h)] + [len(r[k]) for r in cells]) for k, h in enumerate(headers)]
     align = align or "l" * len(headers)
 
@@ -65,12 +69,12 @@ def _steps(steps: list[dict[str, Any]]) -> str:
 
 def render_result(r: dict[str, Any]) -> str:
     out: list[str] = []
-    out.append(f"Scenario {r.get('scenario_name', '')}  (sha256 {str(r.get('scenario_sha256', ''))[:12]}…)")
+    out.append(f"Scenario {printable(str(r.get('scenario_name', '')))}  (sha256 {str(r.get('scenario_sha256', ''))[:12]}…)")
     out.append(f"Money in {r.get('currency', 'USD')} {r.get('money_unit', 'millions')}; heads in people.")
     money = _money_unit(r)
     gap = r.get("gap")
     out.append(
-        f"Status: {r['status']} — {r.get('message', '')}\n"
+        f"Status: {r['status']} — {printable(str(r.get('message', '')))}\n"
         f"Objective {_num(r.get('objective_value'), 3)}   best bound {_num(r.get('best_bound'), 3)}   "
         f"gap {'-' if gap is None else f'{100 * gap:.4f}%'}"
     )
@@ -130,11 +134,11 @@ def render_result(r: dict[str, Any]) -> str:
     inf = r.get("infeasibility")
     if inf:
         out.append("")
-        out.append(f"Why it is infeasible ({inf['method']}): " + ", ".join(inf["constraints"]))
-        out.extend(f"  {line}" for line in inf["explanation"])
+        out.append(f"Why it is infeasible ({inf['method']}): " + printable(", ".join(inf["constraints"])))
+        out.extend(f"  {printable(line)}" for line in inf["explanation"])
         if inf.get("relaxations"):
             out.append("It becomes feasible if these limits move:")
-            out.extend(f"  {x['constraint']}: {_num(x['limit'])} -> {_num(x['needed'])} ({x['change']:+,.1f})"
+            out.extend(f"  {printable(x['constraint'])}: {_num(x['limit'])} -> {_num(x['needed'])} ({x['change']:+,.1f})"
                        for x in inf["relaxations"])
     t = r.get("timings") or {}
     ms = r.get("model_size") or {}
@@ -198,5 +202,5 @@ def render_comparison(c: dict[str, Any]) -> str:
         out.append("Limits that differ:")
         out.append(table(["limit", "A", "B", "B - A"],
                          [[lim["name"], str(lim["a"]), str(lim["b"]), _num(lim["delta"])] for lim in c["limits"]], "lrrr"))
-    out.extend(c.get("notes") or [])
+    out.extend(printable(note) for note in c.get("notes") or [])
     return "\n".join(out)

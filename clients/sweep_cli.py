@@ -22,6 +22,8 @@ from typing import Any
 
 from lepton_alloc.models.sweep import RobustCheck, SweepSummary, VariantResult
 
+from .safe_text import printable
+
 EXIT_FAILED, EXIT_INVALID, EXIT_UNREACHABLE = 1, 2, 3
 _DIST_PARAMS = {"normal": ("mean", "sd"), "uniform": ("low", "high"), "triangular": ("low", "mode", "high")}
 
@@ -139,7 +141,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     except ScenarioError as exc:
         print("error: the sweep is not valid:", file=sys.stderr)
         for v in exc.violations:
-            print(f"  {v.field}: {v.description}", file=sys.stderr)
+            print(printable(f"  {v.field}: {v.description}"), file=sys.stderr)
         return EXIT_INVALID
     bar = SweepBar(spec.variant_count + 1, enabled=False if args.quiet else None)
     started = time.monotonic()
@@ -187,7 +189,8 @@ def _remote(args: argparse.Namespace, raw_spec: dict[str, Any], base: Any) -> in
         _print_violations(exc)
         return EXIT_INVALID if exc.code_name == "INVALID_ARGUMENT" else EXIT_UNREACHABLE if exc.code_name == "UNAVAILABLE" else EXIT_FAILED
     if info.summary is None:
-        print(f"error: sweep job {job_id} ended {info.job.state} without a summary: {info.job.error}", file=sys.stderr)
+        print(printable(f"error: sweep job {job_id} ended {info.job.state} without a summary: {info.job.error}"),
+              file=sys.stderr)
         return EXIT_FAILED
     currency, unit = (base.currency, base.money_unit.value) if base is not None else ("", "")
     return _finish(args, currency, unit, info.variants, info.summary, time.monotonic() - started, job_id)
@@ -276,20 +279,22 @@ def render_summary(results: list[VariantResult], s: SweepSummary, currency: str 
     for f in sorted(s.markets, key=lambda f: (-f.share, f.market_id))[:top]:
         modes = ", ".join(f"{m} {100 * c / max(1, f.entered):.0f}%" for m, c in sorted(f.modes.items(), key=lambda mc: -mc[1]))
         year = max(f.years.items(), key=lambda yc: (yc[1], -yc[0]))[0] if f.years else "-"
-        lines.append(f"{f.market_id:<12} {100 * f.share:>7.0f}%  {modes:<30} {year!s:>16}")
+        lines.append(f"{printable(f.market_id):<12} {100 * f.share:>7.0f}%  {modes:<30} {year!s:>16}")
     if len(s.markets) > top:
         lines.append(f"… {len(s.markets) - top} more markets (--top, or --out for all)")
     lines += ["", f"Robust plan (decisions made in at least {100 * s.robust_share:.0f} % of the variants with a plan):"]
-    lines.append("  enter: " + (", ".join(f"{e.market_id} ({e.mode}, {e.year})" for e in s.robust_plan) or "none"))
+    lines.append("  enter: " + (", ".join(f"{printable(e.market_id)} ({e.mode}, {e.year})" for e in s.robust_plan)
+                                or "none"))
     lines.append(f"  keep out: {len(s.robust_out)} markets; decided per variant: "
-                 + (", ".join(s.robust_open[:15]) + (" …" if len(s.robust_open) > 15 else "") if s.robust_open else "none"))
+                 + (printable(", ".join(s.robust_open[:15])) + (" …" if len(s.robust_open) > 15 else "")
+                    if s.robust_open else "none"))
     if s.robust_checks:
         lines.append(f"  it is a plan of {s.robust_feasible} of {len(s.robust_checks)} variants"
                      + (f"; regret against each variant's own optimum: mean {_money(s.robust_mean_regret)}, "
                         f"worst {_money(s.robust_worst_regret)} {money}" if s.robust_mean_regret is not None else ""))
         broken = [c.index for c in s.robust_checks if c.objective_value is None]
         if broken:
-            lines.append("  it breaks a limit of: " + ", ".join(f"#{i} ({by_index[i].label})" if i in by_index else f"#{i}"
+            lines.append("  it breaks a limit of: " + ", ".join(f"#{i} ({printable(by_index[i].label)})" if i in by_index else f"#{i}"
                                                                 for i in broken[:8]) + (" …" if len(broken) > 8 else ""))
     return "\n".join(lines)
 

@@ -63,7 +63,7 @@ from .rowset import column_bounds
 from .result import Infeasibility, Relaxation
 from .scenario import Scenario
 
-__all__ = ["apply_relaxations", "business_words", "explain_infeasibility", "relaxation_words"]
+__all__ = ["FeasibleAfterAll", "apply_relaxations", "business_words", "explain_infeasibility", "relaxation_words"]
 
 _log = logging.getLogger(__name__)
 INF = highspy.kHighsInf
@@ -290,10 +290,14 @@ def _relaxations(em: _ElasticModel) -> tuple[list[Relaxation], dict[int, float]]
     weights = np.zeros(em.n + len(relaxable))
     weights[[em.slack_of[k] for k in relaxable]] = em.weight
     em.configure(open_slacks=relaxable, cost=weights)
-    first = em.run(cap=0.6 * RELAX_SHARE, start=em.everything_relaxed())
-    if first.values is None:
+    start = em.everything_relaxed()
+    first = em.run(cap=0.6 * RELAX_SHARE, start=start)
+    if first.status == "infeasible":
         return [], {}
-    first_values = first.values
+    # out of time before HiGHS reported a plan (a large model, a short limit): the starting point
+    # is itself a valid relaxation (nothing entered, every violated limit moved), which the
+    # deletion filter below then shrinks as far as the time allows
+    first_values = first.values if first.values is not None else start
     relaxed = [k for k in relaxable if em.slack(first_values, k) > TOL]
     # decisions first: a must-enter or commitment is kept only if no limit can give way instead
     relaxed.sort(key=lambda k: (em.rows[k].family not in DECISION_FAMILIES, -em.slack(first_values, k)))
@@ -386,10 +390,14 @@ def _plan_ratio(am: AllocationModel, row: Row, v: np.ndarray) -> float | None:
 # ----------------------------------------------------------------------------- the entry point
 
 
+class FeasibleAfterAll(ValueError):
+    """The model a solve called infeasible has a plan: that solve's verdict was numerical trouble."""
+
+
 def explain_infeasibility(am: AllocationModel, time_limit: float = 30.0) -> Infeasibility:
     """Why the built model ``am`` (whose MIP is infeasible) has no plan: docs/model.md §3.
 
-    Raises ``ValueError`` when the model turns out to be feasible.
+    Raises :class:`FeasibleAfterAll` (a ``ValueError``) when the model turns out to be feasible.
     """
     clock = _Clock(time_limit)
     em = _ElasticModel(am, clock.share(IIS_SHARE))
@@ -411,7 +419,7 @@ def explain_infeasibility(am: AllocationModel, time_limit: float = 30.0) -> Infe
         if not relaxations and amounts == {}:
             em.configure()
             if em.run().status in ("optimal", "feasible"):
-                raise ValueError("the scenario is feasible: there is no conflict to explain")
+                raise FeasibleAfterAll("the scenario is feasible: there is no conflict to explain")
         em.clock = clock.share(CONFLICT_SHARE)
         order = sorted(reported, key=lambda k: k in amounts)  # the relaxed limits last: kept when there is a choice
         conflict = _conflict(em, order, [], relax=False)

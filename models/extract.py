@@ -12,13 +12,13 @@ from typing import Any
 
 import numpy as np
 
-from .conflict import explain_infeasibility
+from .conflict import FeasibleAfterAll, explain_infeasibility
 from .explain import explain_plan
 from .measures import cvar_of, payback_year
 from .formulation import AllocationModel, paused_gc
 from .result import Kpis, MarketDecision, MarketYear, ModelSize, Result, SolveStatus, Timings, YearTotal
 from .scenario import Mode
-from .solve import SolveOutcome, highs_version
+from .solve import NUMERICAL_TROUBLE, SolveOutcome, highs_version
 
 MODE_BY_INDEX = tuple(Mode)  # column arrays index modes in declaration order
 
@@ -45,6 +45,9 @@ def model_size(am: AllocationModel) -> ModelSize:
 
 
 EXPLAIN_INFEASIBLE_SECONDS = 30.0  # default time for finding why a scenario is infeasible
+NO_ANSWER = ("no usable plan; numerical trouble: the solver called the scenario infeasible, but it has a plan; "
+             "some of its numbers are very large for the model (money, growth, penalties); smaller ones, or a "
+             "larger money_unit, avoid it")
 
 
 def extract_result(am: AllocationModel, out: SolveOutcome, started: float | None = None, *,
@@ -77,7 +80,10 @@ def _extract_result(am: AllocationModel, out: SolveOutcome, started: float | Non
         infeasibility = None
         if out.status == SolveStatus.INFEASIBLE and explain_seconds > 0:
             t1 = time.perf_counter()
-            infeasibility = explain_infeasibility(am, time_limit=explain_seconds)  # why (§3)
+            try:
+                infeasibility = explain_infeasibility(am, time_limit=explain_seconds)  # why (§3)
+            except FeasibleAfterAll:  # HiGHS's "infeasible" was numerical trouble: no answer, not a proof
+                base["status"], base["message"] = SolveStatus.NO_SOLUTION, NO_ANSWER
             timings.explanation_seconds = time.perf_counter() - t1
         timings.total_seconds = _total(timings, started)
         return Result(markets=empty, years=[], kpis=None, infeasibility=infeasibility, **base)
@@ -197,7 +203,8 @@ def _message(out: SolveOutcome) -> str:
         "feasible": f"stopped by a limit ({out.highs_status}) with a feasible plan; gap shown",
         "infeasible": "no plan satisfies every constraint",
         "unbounded": "the objective is unbounded",
-        "no_solution": f"stopped ({out.highs_status}) before any feasible plan was found",
+        "no_solution": "no usable plan" if out.highs_status == NUMERICAL_TROUBLE
+                       else f"stopped ({out.highs_status}) before any feasible plan was found",
         "cancelled": "cancelled; the best plan found so far is shown" if out.values is not None else "cancelled before any plan was found",
     }.get(out.status, out.highs_status)
     return f"{words}; {out.message}" if out.message else words

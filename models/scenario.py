@@ -59,6 +59,23 @@ MAX_INTEGER = 10**9
 MAX_MODEL_CELLS = 30_000_000
 ID_PATTERN = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 CURRENCY_PATTERN = re.compile(r"[A-Z]{3}")
+# terminal control characters (C0, DEL, C1): refused in every text of a scenario, which is one line
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+# Plausible ranges (docs/model.md "Plausible ranges"): every number of a scenario has a finite range,
+# far beyond any real plan yet small enough that nothing the model forms from it (money x market
+# growth over 50 years, a terminal value, a penalty per market) can overflow before it reaches HiGHS.
+MONEY_MAX = 1e12  # one money amount (per year, per person-year, one-off), in the scenario's money unit
+NPV_MAX = 1e15  # an NPV floor: a total over the horizon and the terminal value
+PEOPLE_MAX = 10**7  # people in one limit or one requirement
+GROWTH_MAX = 2.0  # an annual growth rate (fraction): at most tripling a year
+RETURN_MAX = 100.0  # contribution per unit of growth-investment spend
+MULTIPLIER_MAX = 10.0  # a growth scenario's share-growth multiplier
+YEAR_MAX = 9999  # calendar years: -9999..9999
+GAP_MAX = 10.0  # relative MIP gap; from 1 on any plan is accepted
+TIME_LIMIT_MAX = 7 * 24 * 3600  # seconds
+TERMINAL_SPREAD = 0.001  # discount_rate - terminal_growth at least this: the terminal multiplier stays below ~2,000
+GROWN_MARKET_MAX = 1e14  # market_size grown over the horizon, in any growth scenario: 100 x MONEY_MAX
 
 
 # ----------------------------------------------------------------------------- errors
@@ -172,22 +189,101 @@ def _number(value: Any) -> float:
     return v
 
 
-def _fraction(value: Any) -> float:
-    v = _number(value)
-    if not 0 <= v <= 1:
-        raise _error("must be between 0 and 1, got {value}", value=_fmt(v))
-    return v
-
-
-def _integer(value: Any) -> int:
+def _whole(value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise _error("must be an integer, got {kind}", kind=_kind(value))
     if isinstance(value, float) and (not math.isfinite(value) or not value.is_integer()):
         raise _error("must be a whole number, got {value}", value=_fmt(value))
-    v = int(value)
+    return int(value)
+
+
+def _integer(value: Any) -> int:
+    v = _whole(value)
     if abs(v) > MAX_INTEGER:
         raise _error("is out of range")
     return v
+
+
+def _show(v: float) -> str:
+    """A bound or a value in a message: integers as written, other numbers short (1e+12)."""
+    return str(v) if isinstance(v, int) and abs(v) < 10**15 else _fmt(v)
+
+
+@dataclass(frozen=True)
+class Range:
+    """The plausible range of one kind of number (docs/model.md "Plausible ranges"): ``lo`` to
+    ``hi``, either end excluded when open. Its :meth:`read` is the field's reader (a finite number,
+    or a whole one, inside the range; the message names the range); :meth:`bounds` puts the same
+    bounds in the JSON Schema; the object itself rides along in the field's metadata (tests walk it)."""
+
+    lo: float
+    hi: float
+    lo_open: bool = False
+    hi_open: bool = False
+    integer: bool = False
+
+    def __contains__(self, v: float) -> bool:
+        above = self.lo < v if self.lo_open else self.lo <= v
+        return above and (v < self.hi if self.hi_open else v <= self.hi)
+
+    def words(self) -> str:
+        """``between 0 and 1e+12``, or ``> 0 and <= 1`` when an end is open."""
+        if not (self.lo_open or self.hi_open):
+            return f"between {_show(self.lo)} and {_show(self.hi)}"
+        return (f"{'>' if self.lo_open else '>='} {_show(self.lo)} and "
+                f"{'<' if self.hi_open else '<='} {_show(self.hi)}")
+
+    def read(self, value: Any) -> Any:
+        kind = type(value)
+        if (kind is float or kind is int) and self.lo <= value <= self.hi \
+                and not (self.lo_open and value == self.lo) and not (self.hi_open and value == self.hi):
+            # the common case first, quickly (20,000 markets have 10^6 numbers); NaN is never inside
+            if not self.integer:
+                return float(value)
+            if kind is int or value.is_integer():
+                return int(value)
+        return self._read(value)
+
+    def _read(self, value: Any) -> Any:
+        if isinstance(value, float) and not math.isfinite(value):  # NaN and infinities are in no range
+            raise _error("must be a finite number " + self.words() + ", got {value}", value=_fmt(value))
+        try:
+            v = _whole(value) if self.integer else _number(value)
+        except PydanticCustomError:
+            if isinstance(value, int) and not isinstance(value, bool):  # an integer too large for a float
+                raise _error("must be a finite number " + self.words()) from None
+            raise
+        if v not in self:
+            raise _error("must be " + self.words() + ", got {value}", value=_show(v))
+        return v
+
+    def bounds(self) -> Any:
+        lo, hi = self.lo, self.hi
+        return Field(gt=lo if self.lo_open else None, ge=None if self.lo_open else lo,
+                     lt=hi if self.hi_open else None, le=None if self.hi_open else hi)
+
+
+MONEY = Range(0.0, MONEY_MAX)
+SIGNED_MONEY = Range(-MONEY_MAX, MONEY_MAX)  # a contribution may be negative
+SPEND_STEP = Range(0.0, MONEY_MAX, lo_open=True)  # a growth-investment segment's upper end
+NPV_FLOOR = Range(-NPV_MAX, NPV_MAX)
+FRACTION = Range(0.0, 1.0)
+SHARE_CAP = Range(0.0, 1.0, lo_open=True)  # max_share, a probability
+CONFIDENCE = Range(0.0, 1.0, lo_open=True, hi_open=True)  # cvar_alpha
+DISCOUNT = Range(0.0, 1.0, hi_open=True)
+GROWTH = Range(-1.0, GROWTH_MAX, lo_open=True)  # market and share growth: 1 + g > 0
+GROWTH_DELTA = Range(-(GROWTH_MAX + 1.0), GROWTH_MAX + 1.0)  # moves any allowed growth rate to any other
+TERMINAL_GROWTH = Range(-1.0, 1.0, lo_open=True, hi_open=True)  # and < discount_rate - TERMINAL_SPREAD
+MULTIPLIER = Range(0.0, MULTIPLIER_MAX, lo_open=True)
+RETURN = Range(0.0, RETURN_MAX)
+PEOPLE = Range(0, PEOPLE_MAX, integer=True)
+HEADS = Range(0.0, float(PEOPLE_MAX))  # a per-year people limit (may be fractional)
+MARKET_COUNT = Range(0, MAX_MARKETS, integer=True)
+YEAR = Range(-YEAR_MAX, YEAR_MAX, integer=True)
+YEAR_SPAN = Range(0, MAX_HORIZON, integer=True)  # lead times, pre-hiring years
+HORIZON = Range(1, MAX_HORIZON, integer=True)
+TIME_LIMIT = Range(0.0, float(TIME_LIMIT_MAX), lo_open=True)
+GAP = Range(0.0, GAP_MAX)
 
 
 def _boolean(value: Any) -> bool:
@@ -201,7 +297,16 @@ def _text(value: Any) -> str:
         raise _error("must be a string, got {kind}", kind=_kind(value))
     if len(value) > MAX_TEXT:
         raise _error(f"must be at most {MAX_TEXT} characters")
+    control = None if value.isprintable() else CONTROL_CHARACTERS.search(value)
+    if control:  # a name printed on a terminal must not drive it (colours, cursor, title)
+        raise _error("must not contain control characters, found {char} at character {at}",
+                     char=_escaped(control.group()), at=control.start() + 1)
     return value
+
+
+def _escaped(text: str) -> str:
+    """Control characters as visible escapes (``\\x1b``), for messages and field paths."""
+    return CONTROL_CHARACTERS.sub(lambda m: repr(m.group())[1:-1], text)
 
 
 def _identifier(value: Any) -> str:
@@ -228,34 +333,56 @@ def _choice(choices: tuple[str, ...], what: str) -> Any:
     return read
 
 
-def _per_year(value: Any, info: ValidationInfo) -> Any:
-    """A per-year limit: one number (every year) or a list of exactly T numbers."""
-    horizon = (info.context or {}).get("horizon")
-    if isinstance(value, (list, tuple)):
-        if horizon is not None and len(value) != horizon:
-            raise _error(f"must have exactly {horizon} values (one per year), got {len(value)}")
-        return value
-    v = _number(value)
-    if v < 0:
-        raise _error("must be >= 0, got {value}", value=_fmt(v))
-    return [v] * (horizon or 1)
+def _per_year_in(limits: Range) -> Any:
+    """The reader of a per-year limit: one number (every year) or a list of exactly T numbers."""
+
+    def _per_year(value: Any, info: ValidationInfo) -> Any:  # the name marks a per-year field (clients.xlsx)
+        horizon = (info.context or {}).get("horizon")
+        if isinstance(value, (list, tuple)):
+            if horizon is not None and len(value) != horizon:
+                raise _error(f"must have exactly {horizon} values (one per year), got {len(value)}")
+            return value  # each value is read by the element type
+        return [limits.read(value)] * (horizon or 1)
+
+    return _per_year
 
 
-Number = Annotated[float, BeforeValidator(_number)]
-NonNegative = Annotated[float, Field(ge=0), BeforeValidator(_number)]
-Fraction = Annotated[float, Field(ge=0, le=1), BeforeValidator(_fraction)]  # bounds also in the JSON Schema
-Integer = Annotated[int, BeforeValidator(_integer)]
-Count = Annotated[int, Field(ge=0), BeforeValidator(_integer)]
-People = Annotated[int, Field(ge=0, le=10**7), BeforeValidator(_integer)]
-Year = Annotated[int, BeforeValidator(_integer)]
+# Every number below is read by its Range (bounds in the JSON Schema too); the Range object itself
+# is the last piece of metadata, so tests find every bounded field and its range by walking the schema.
+Money = Annotated[float, MONEY.bounds(), BeforeValidator(MONEY.read), MONEY]
+SignedMoney = Annotated[float, SIGNED_MONEY.bounds(), BeforeValidator(SIGNED_MONEY.read), SIGNED_MONEY]
+SpendStep = Annotated[float, SPEND_STEP.bounds(), BeforeValidator(SPEND_STEP.read), SPEND_STEP]
+NpvFloor = Annotated[float, NPV_FLOOR.bounds(), BeforeValidator(NPV_FLOOR.read), NPV_FLOOR]
+Fraction = Annotated[float, FRACTION.bounds(), BeforeValidator(FRACTION.read), FRACTION]
+ShareCap = Annotated[float, SHARE_CAP.bounds(), BeforeValidator(SHARE_CAP.read), SHARE_CAP]
+Confidence = Annotated[float, CONFIDENCE.bounds(), BeforeValidator(CONFIDENCE.read), CONFIDENCE]
+DiscountRate = Annotated[float, DISCOUNT.bounds(), BeforeValidator(DISCOUNT.read), DISCOUNT]
+GrowthRate = Annotated[float, GROWTH.bounds(), BeforeValidator(GROWTH.read), GROWTH]
+GrowthDelta = Annotated[float, GROWTH_DELTA.bounds(), BeforeValidator(GROWTH_DELTA.read), GROWTH_DELTA]
+TerminalGrowth = Annotated[float, TERMINAL_GROWTH.bounds(), BeforeValidator(TERMINAL_GROWTH.read), TERMINAL_GROWTH]
+Multiplier = Annotated[float, MULTIPLIER.bounds(), BeforeValidator(MULTIPLIER.read), MULTIPLIER]
+ReturnRate = Annotated[float, RETURN.bounds(), BeforeValidator(RETURN.read), RETURN]
+People = Annotated[int, PEOPLE.bounds(), BeforeValidator(PEOPLE.read), PEOPLE]
+Heads = Annotated[float, HEADS.bounds(), BeforeValidator(HEADS.read), HEADS]
+MarketCount = Annotated[int, MARKET_COUNT.bounds(), BeforeValidator(MARKET_COUNT.read), MARKET_COUNT]
+Year = Annotated[int, YEAR.bounds(), BeforeValidator(YEAR.read), YEAR]
+YearSpan = Annotated[int, YEAR_SPAN.bounds(), BeforeValidator(YEAR_SPAN.read), YEAR_SPAN]
+Horizon = Annotated[int, HORIZON.bounds(), BeforeValidator(HORIZON.read), HORIZON]
+TimeLimit = Annotated[float, TIME_LIMIT.bounds(), BeforeValidator(TIME_LIMIT.read), TIME_LIMIT]
+MipGap = Annotated[float, GAP.bounds(), BeforeValidator(GAP.read), GAP]
 Flag = Annotated[bool, BeforeValidator(_boolean)]
 Text = Annotated[str, BeforeValidator(_text)]
 Identifier = Annotated[str, BeforeValidator(_identifier)]
 ModeName = Annotated[Mode, BeforeValidator(_choice(MODES, "a mode"))]
-_NonNegativeInput = Annotated[float, Field(ge=0)]
-PerYear = Annotated[
-    tuple[NonNegative, ...] | None,
-    BeforeValidator(_per_year, json_schema_input_type=_NonNegativeInput | list[_NonNegativeInput] | None),
+MoneyPerYear = Annotated[
+    tuple[Money, ...] | None,
+    BeforeValidator(_per_year_in(MONEY), json_schema_input_type=Annotated[float, MONEY.bounds()]
+                    | list[Annotated[float, MONEY.bounds()]] | None),
+]
+HeadsPerYear = Annotated[
+    tuple[Heads, ...] | None,
+    BeforeValidator(_per_year_in(HEADS), json_schema_input_type=Annotated[float, HEADS.bounds()]
+                    | list[Annotated[float, HEADS.bounds()]] | None),
 ]
 
 
@@ -278,9 +405,9 @@ class _Schema(BaseModel):
 class CashFlows(_Schema):
     """Explicit flows of an option per year since entry; index 0 is the entry year (§2.2)."""
 
-    contribution: tuple[Number, ...] = Field((), max_length=MAX_LIST, description=(
+    contribution: tuple[SignedMoney, ...] = Field((), max_length=MAX_LIST, description=(
         "Contribution per year since entry, money per year; no growth-scenario adjustment."))
-    cost: tuple[NonNegative, ...] = Field((), max_length=MAX_LIST, description=(
+    cost: tuple[Money, ...] = Field((), max_length=MAX_LIST, description=(
         "Cost per year since entry, money per year, >= 0; all of it counts as recurring."))
     headcount: tuple[People, ...] = Field((), max_length=MAX_LIST, description=(
         "People needed per year since entry, integers >= 0."))
@@ -298,17 +425,17 @@ class Option(_Schema):
     mode: ModeName = Field(description="Entry mode: acquire, partner or build (case-insensitive).")
     initial_share: Fraction | None = Field(None, description=(
         "Market share S0 in the entry year, fraction in [0, 1]; required for the growth model."))
-    share_growth: Number = Field(0.0, description=(
+    share_growth: GrowthRate = Field(0.0, description=(
         "Annual growth r of the share after entry, fraction: S(t) = S0 (1 + r)^(t - entry)."))
-    max_share: Annotated[float, Field(gt=0, le=1), BeforeValidator(_number)] = Field(1.0, description=(
+    max_share: ShareCap = Field(1.0, description=(
         "Cap on the market share, fraction in (0, 1]."))
     margin: Fraction | None = Field(None, description=(
         "Contribution per unit of revenue, fraction in [0, 1]; required for the growth model."))
-    entry_cost: NonNegative = Field(0.0, description="One-off cost in the entry year, money, >= 0.")
-    annual_cost: NonNegative = Field(0.0, description=(
+    entry_cost: Money = Field(0.0, description="One-off cost in the entry year, money, >= 0.")
+    annual_cost: Money = Field(0.0, description=(
         "Cost in every active year, entry year included, money per year, >= 0."))
     headcount: People = Field(0, description="People needed in every active year, integer >= 0.")
-    prehire_years: Annotated[int, Field(ge=0, le=1000), BeforeValidator(_integer)] = Field(0, description=(
+    prehire_years: YearSpan = Field(0, description=(
         "Years before entry in which `headcount` people are already needed, integer >= 0."))
     cash_flows: CashFlows | None = Field(None, description=(
         "Explicit per-year flows replacing the growth model; excludes every growth-model field."))
@@ -339,9 +466,9 @@ class Option(_Schema):
 class Compliance(_Schema):
     """Regulatory conditions of entering a market (§2.1, §2.2)."""
 
-    lead_time_years: Annotated[int, Field(ge=0, le=1000), BeforeValidator(_integer)] = Field(0, description=(
+    lead_time_years: YearSpan = Field(0, description=(
         "Years of regulatory lead time: no entry before this model year, integer >= 0."))
-    cost: NonNegative = Field(0.0, description="One-off compliance cost, money, paid lead_time_years before entry.")
+    cost: Money = Field(0.0, description="One-off compliance cost, money, paid lead_time_years before entry.")
     banned_modes: tuple[ModeName, ...] = Field((), max_length=MAX_LIST, description="Modes not allowed in this market.")
 
     @field_validator("banned_modes")
@@ -353,9 +480,9 @@ class Compliance(_Schema):
 class Segment(_Schema):
     """A piece of the concave growth-investment response (§2.3)."""
 
-    up_to: Annotated[float, Field(gt=0), BeforeValidator(_number)] = Field(description=(
+    up_to: SpendStep = Field(description=(
         "Upper end of this segment's spend, money per year, > 0, strictly increasing."))
-    return_rate: NonNegative = Field(description=(
+    return_rate: ReturnRate = Field(description=(
         "Contribution per unit of spend in this segment, >= 0, non-increasing (concave)."))
 
 
@@ -386,7 +513,7 @@ class GrowthHiring(_Schema):
     """Discretionary hiring in an entered market (§2.3)."""
 
     max_heads: People = Field(description="Maximum growth hires per active year, integer >= 0.")
-    contribution_per_head: Number = Field(description=(
+    contribution_per_head: SignedMoney = Field(description=(
         "Contribution of one growth hire, money per person-year; the salary is paid separately."))
 
 
@@ -396,8 +523,8 @@ class Market(_Schema):
     id: Identifier = Field(description="Unique market id, 1..64 characters of [A-Za-z0-9_.-].")
     name: Text = Field("", description="Display name; default the id.")
     region: Text | None = Field(None, description="Region label used by `regions`; default none.")
-    market_size: NonNegative = Field(0.0, description="Addressable market size M in year 0, money per year, >= 0.")
-    market_growth: Annotated[float, Field(gt=-1), BeforeValidator(_number)] = Field(0.0, description=(
+    market_size: Money = Field(0.0, description="Addressable market size M in year 0, money per year, >= 0.")
+    market_growth: GrowthRate = Field(0.0, description=(
         "Annual growth g of the market size, fraction, > -1."))
     risk_score: Fraction = Field(0.0, description="Risk score rho in [0, 1], used by risk.max_average_risk.")
     compliance: Compliance = Field(default_factory=Compliance, description="Lead time, cost and banned modes.")
@@ -408,7 +535,7 @@ class Market(_Schema):
     must_enter: Flag = Field(False, description="True: the market must be entered.")
     requires: tuple[Text, ...] = Field((), max_length=MAX_LIST, description=(
         "Ids of prerequisite markets that must be active whenever this one is (§2.5)."))
-    salary_per_head: NonNegative = Field(0.0, description="Loaded annual cost s of one person, money per person-year.")
+    salary_per_head: Money = Field(0.0, description="Loaded annual cost s of one person, money per person-year.")
     growth_investment: GrowthInvestment | None = Field(None, description="Optional growth investment (§2.3).")
     growth_hiring: GrowthHiring | None = Field(None, description="Optional growth hiring (§2.3).")
     options: tuple[Option, ...] = Field((), max_length=len(MODES), description="Ways to enter, at most one per mode.")
@@ -416,7 +543,9 @@ class Market(_Schema):
     @model_validator(mode="before")
     @classmethod
     def _name_defaults_to_id(cls, data: Any) -> Any:
-        if isinstance(data, dict) and data.get("name") is None and isinstance(data.get("id"), str):
+        # only a valid id: a broken one is reported once, on id, not again on the name it would give
+        if isinstance(data, dict) and data.get("name") is None and isinstance(data.get("id"), str) \
+                and ID_PATTERN.fullmatch(data["id"]):
             return {**data, "name": data["id"]}
         return data
 
@@ -444,7 +573,7 @@ class Market(_Schema):
 class Budget(_Schema):
     """Limits on total spend (§2.4)."""
 
-    limit: PerYear = Field(None, description=(
+    limit: MoneyPerYear = Field(None, description=(
         "Limit B_t on spend per year, money per year, >= 0: one number for every year or exactly "
         "horizon_years values; absent: no budget limit."))
     carry_over: Flag = Field(False, description="True: unspent budget rolls forward (cumulative limits).")
@@ -453,9 +582,9 @@ class Budget(_Schema):
 class Headcount(_Schema):
     """Limits on people (§2.4)."""
 
-    cap: PerYear = Field(None, description="Cap on total heads per year, people: a number or horizon_years values.")
-    max_net_hires: PerYear = Field(None, description="Cap on net hires H_t - H_{t-1} per year, people.")
-    initial: Count = Field(0, description=(
+    cap: HeadsPerYear = Field(None, description="Cap on total heads per year, people: a number or horizon_years values.")
+    max_net_hires: HeadsPerYear = Field(None, description="Cap on net hires H_t - H_{t-1} per year, people.")
+    initial: People = Field(0, description=(
         "People already on staff before year 0: only the start of the net-hires ramp, integer >= 0."))
 
 
@@ -463,11 +592,11 @@ class Region(_Schema):
     """Limits on the markets carrying one region label (§2.5)."""
 
     name: Text = Field(description="Region label, as in markets[].region; unique.")
-    min_markets: Count = Field(0, description="Minimum number of the region's markets entered, integer >= 0.")
-    max_markets: Count | None = Field(None, description="Maximum number entered, integer >= min_markets; default none.")
+    min_markets: MarketCount = Field(0, description="Minimum number of the region's markets entered, integer >= 0.")
+    max_markets: MarketCount | None = Field(None, description="Maximum number entered, integer >= min_markets; default none.")
     max_budget_share: Fraction | None = Field(None, description=(
         "Maximum share of the region in total undiscounted spend over the horizon, fraction."))
-    talent_cap: PerYear = Field(None, description="Cap on the region's heads per year, people.")
+    talent_cap: HeadsPerYear = Field(None, description="Cap on the region's heads per year, people.")
 
     @model_validator(mode="after")
     def _min_below_max(self) -> Region:
@@ -480,10 +609,10 @@ class GrowthScenario(_Schema):
     """A probability-weighted variant of market and share growth (§2.2)."""
 
     name: Text = Field(description="Unique scenario name.")
-    probability: Annotated[float, Field(gt=0, le=1), BeforeValidator(_number)] = Field(description=(
+    probability: ShareCap = Field(description=(
         "Probability p_s in (0, 1]; the probabilities sum to 1 within 1e-6."))
-    market_growth_delta: Number = Field(0.0, description="Added to every market's growth rate, fraction.")
-    share_growth_multiplier: Annotated[float, Field(gt=0), BeforeValidator(_number)] = Field(1.0, description=(
+    market_growth_delta: GrowthDelta = Field(0.0, description="Added to every market's growth rate, fraction.")
+    share_growth_multiplier: Multiplier = Field(1.0, description=(
         "Multiplies every option's share growth, > 0."))
 
 
@@ -535,7 +664,7 @@ class PreviousDecision(_Schema):
 class PreviousPlan(_Schema):
     """The previous plan and the penalty for departing from it (§2.5)."""
 
-    change_penalty: NonNegative = Field(0.0, description="Penalty per market whose decision changes, money (objective units).")
+    change_penalty: Money = Field(0.0, description="Penalty per market whose decision changes, money (objective units).")
     decisions: tuple[PreviousDecision, ...] = Field((), max_length=MAX_MARKETS, description=(
         "Previous decisions, at most one per market; markets not listed carry no penalty."))
 
@@ -546,18 +675,18 @@ class Objective(_Schema):
     kind: Annotated[ObjectiveKind, BeforeValidator(_choice(OBJECTIVE_KINDS, "an objective kind"))] = Field(
         ObjectiveKind.EXPECTED_NPV, description="expected_npv | risk_adjusted_npv | final_year_contribution.")
     risk_aversion: Fraction = Field(0.0, description="Weight lambda of CVaR in risk_adjusted_npv, in [0, 1].")
-    cvar_alpha: Annotated[float, Field(gt=0, lt=1), BeforeValidator(_number)] = Field(0.9, description=(
+    cvar_alpha: Confidence = Field(0.9, description=(
         "CVaR confidence level alpha in (0, 1): CVaR is the mean NPV of the worst 1 - alpha probability."))
-    min_expected_npv: Number | None = Field(None, description="Floor on expected NPV, money; absent: none.")
-    min_cvar: Number | None = Field(None, description="Floor on CVaR of NPV, money; absent: none.")
+    min_expected_npv: NpvFloor | None = Field(None, description="Floor on expected NPV, money; absent: none.")
+    min_cvar: NpvFloor | None = Field(None, description="Floor on CVaR of NPV, money; absent: none.")
 
 
 class SolverSettings(_Schema):
     """Solver limits stored with the scenario; a request may override them."""
 
-    time_limit_seconds: Annotated[float, Field(gt=0, le=7 * 24 * 3600), BeforeValidator(_number)] = Field(
+    time_limit_seconds: TimeLimit = Field(
         60.0, description="Wall-clock time limit of the solve, seconds, > 0.")
-    mip_rel_gap: NonNegative = Field(1e-4, description="Relative MIP gap at which the solve stops, >= 0 (0 proves optimality).")
+    mip_rel_gap: MipGap = Field(1e-4, description="Relative MIP gap at which the solve stops, >= 0 (0 proves optimality).")
 
 
 # ----------------------------------------------------------------------------- the scenario
@@ -578,13 +707,13 @@ class Scenario(_Schema):
         "USD", description="ISO 4217 code of the currency every money field is in (a label: no conversion).")
     money_unit: Annotated[MoneyUnit, BeforeValidator(_choice(tuple(u.value for u in MoneyUnit), "a money unit"))] = Field(
         MoneyUnit.MILLIONS, description="Unit of every money field: units, thousands, millions or billions (a label).")
-    start_year: Annotated[int, Field(ge=-10**6, le=10**6), BeforeValidator(_integer)] = Field(0, description=(
+    start_year: Year = Field(0, description=(
         "Calendar year of model year t = 0."))
-    horizon_years: Annotated[int, Field(ge=1, le=MAX_HORIZON), BeforeValidator(_integer)] = Field(description=(
+    horizon_years: Horizon = Field(description=(
         "Planning horizon T in years, 1..50."))
-    discount_rate: Annotated[float, Field(ge=0, lt=1), BeforeValidator(_number)] = Field(0.0, description=(
+    discount_rate: DiscountRate = Field(0.0, description=(
         "Annual discount rate d, fraction, 0 <= d < 1."))
-    terminal_growth: Annotated[float, Field(gt=-1), BeforeValidator(_number)] | None = Field(None, description=(
+    terminal_growth: TerminalGrowth | None = Field(None, description=(
         "Perpetual growth g of the terminal value, -1 < g < discount_rate; absent: no terminal value (§2.6)."))
     markets: tuple[Market, ...] = Field(max_length=MAX_MARKETS, description="The markets that may be entered; ids unique.")
     budget: Budget = Field(default_factory=Budget, description="Budget limits; absent: none.")
@@ -727,19 +856,31 @@ def entry_window(m: Market, start_year: int, horizon: int) -> tuple[int, int]:
 
 
 def _check_terminal_growth(s: Scenario) -> list[InitErrorDetails]:
+    # the terminal multiplier (1 + g) / (d - g) must stay finite and plausible: d - g >= TERMINAL_SPREAD
     if s.terminal_growth is not None and s.terminal_growth >= s.discount_rate:
         return [_violation(("terminal_growth",), f"must be < discount_rate ({_fmt(s.discount_rate)}), got {_fmt(s.terminal_growth)}")]
+    if s.terminal_growth is not None and s.discount_rate - s.terminal_growth < TERMINAL_SPREAD:
+        return [_violation(("terminal_growth",), f"must be at most discount_rate - {_fmt(TERMINAL_SPREAD)} "
+                                                 f"({_fmt(s.discount_rate - TERMINAL_SPREAD)}), got {_fmt(s.terminal_growth)}")]
     return []
 
 
 def _check_growth_rates(s: Scenario) -> list[InitErrorDetails]:
-    """1 + g_i + Δg_s > 0 and 1 + r_o m_s > 0 in every growth scenario (§1)."""
+    """1 + g_i + Δg_s > 0 and 1 + r_o m_s > 0 in every growth scenario (§1), and no market grows
+    beyond GROWN_MARKET_MAX within the horizon (docs/model.md "Plausible ranges")."""
     errors = []
+    fastest = max(s.growth_scenarios, key=lambda g: g.market_growth_delta)
     for k, m in enumerate(s.markets):
         for g in s.growth_scenarios:
             if 1 + m.market_growth + g.market_growth_delta <= 0:
                 errors.append(_violation(("markets", k, "market_growth"),
                                          f"1 + market_growth + market_growth_delta of scenario {g.name!r} must be > 0"))
+        growth = m.market_growth + fastest.market_growth_delta
+        if growth > 0 and m.market_size * (1 + growth) ** (s.horizon_years - 1) > GROWN_MARKET_MAX:
+            grown = m.market_size * (1 + growth) ** (s.horizon_years - 1)
+            errors.append(_violation(("markets", k, "market_growth"), (
+                f"grows market_size {_fmt(m.market_size)} to {_fmt(grown)} by {s.start_year + s.horizon_years - 1} "
+                f"in scenario {fastest.name!r}; the market size may reach at most {_fmt(GROWN_MARKET_MAX)}")))
         for j, o in enumerate(m.options):
             for g in s.growth_scenarios:
                 if o.cash_flows is None and 1 + o.share_growth * g.share_growth_multiplier <= 0:
@@ -915,8 +1056,9 @@ def _path(loc: tuple[Any, ...]) -> str:
     for part in loc:
         if isinstance(part, int):
             out += f"[{part}]"
-        else:
-            out += f".{part}" if out else str(part)
+        else:  # a misspelled key is the user's text: its control characters are shown, not sent
+            part = _escaped(str(part))
+            out += f".{part}" if out else part
     return out or "<root>"
 
 

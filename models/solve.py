@@ -13,6 +13,7 @@ Status is reported honestly: a run stopped by a limit with an incumbent is ``fea
 from __future__ import annotations
 
 import logging
+import math
 from contextlib import contextmanager
 import time
 from dataclasses import dataclass
@@ -50,6 +51,7 @@ HUGE_MODEL_NONZEROS = 4_000_000
 HUGE_RESERVE_SECONDS = 0.5  # of the time limit, kept for extracting the result
 MIN_HIGHS_SECONDS = 0.05  # HiGHS always runs (it proves or improves the plan), at least this long
 OBJECTIVE_SELF_CHECK = 1e-6  # relative: the reported objective vs the plan's own
+NUMERICAL_TROUBLE = "numerical trouble"  # highs_status of an outcome refused for a non-finite objective
 
 @dataclass
 class SolveOutcome:
@@ -120,7 +122,8 @@ def solve_model(
     if start is None and head_start is not False and am.integer_count > 0:
         head = _run_head_start(am, time_limit, callbacks, should_stop, mip_rel_gap)
         if is_huge(am):
-            return _outcome_of_huge(head, callbacks.stopped, time.perf_counter() - callbacks.started, mip_rel_gap)
+            return _finite_or_refused(_outcome_of_huge(head, callbacks.stopped, time.perf_counter() - callbacks.started,
+                                                       mip_rel_gap))
         if head is not None:
             if am.integer_count < OFFER_START_MAX_INTEGERS:
                 # Larger models: HiGHS searches from scratch, the head start's plan stays the
@@ -132,7 +135,8 @@ def solve_model(
                 start = head.values
             callbacks.lp_bound = head.lp_bound
             if _proven_by_lp(head, mip_rel_gap) or callbacks.stopped:
-                return _outcome_of_head(head, callbacks.stopped, time.perf_counter() - callbacks.started, mip_rel_gap)
+                return _finite_or_refused(_outcome_of_head(head, callbacks.stopped, time.perf_counter() - callbacks.started,
+                                                           mip_rel_gap))
     spent = time.perf_counter() - callbacks.started
     opt = _solver_for(am, fast_path)
 
@@ -158,7 +162,30 @@ def solve_model(
     out = _outcome(am, opt, h, callbacks.stopped, transfer)
     # our clock, not HiGHS's getRunTime(): that one adds up every run of a persistent Highs (re-solves)
     out.solver_seconds = run_seconds + spent
-    return _with_head_start(am, out, head, mip_rel_gap)
+    return _finite_or_refused(_with_head_start(am, out, head, mip_rel_gap))
+
+
+def _finite_or_refused(out: SolveOutcome) -> SolveOutcome:
+    """Every outcome's last check: a plan whose objective is not a finite number (inf or nan: the
+    data overflowed somewhere) is no answer, never ``optimal`` nor ``feasible``. Its plan, objective,
+    bound and gap are dropped and the status becomes ``no_solution`` (``cancelled`` stays), with the
+    reason in the message. Validation's plausible ranges (docs/model.md §1) keep valid scenarios
+    from getting here; this guards every other way in (a scenario built without validation)."""
+    if out.best_bound is not None and not math.isfinite(out.best_bound):
+        out.best_bound = None
+    if out.gap is not None and not math.isfinite(out.gap):
+        out.gap = None
+    if out.objective_value is None or math.isfinite(out.objective_value):
+        return out
+    note = (f"numerical trouble: the plan's objective is {out.objective_value!r}, not a finite number; some numbers "
+            "of the scenario are too large for the model (money, growth, penalties)")
+    log.warning(note)
+    if out.status != SolveStatus.CANCELLED:
+        out.status = SolveStatus.NO_SOLUTION
+    out.objective_value = out.best_bound = out.gap = out.values = None
+    out.highs_status = NUMERICAL_TROUBLE
+    out.message = note + ("; " + out.message if out.message else "")
+    return out
 
 
 # ----------------------------------------------------------------------------- the head start
@@ -274,6 +301,8 @@ def _check_objective(am: AllocationModel, out: SolveOutcome) -> None:
     OBJECTIVE_SELF_CHECK (relative) is logged and named in the outcome's message (a starting
     solution once made HiGHS report an objective its plan did not have: see .highs_start)."""
     assert out.values is not None and out.objective_value is not None
+    if not math.isfinite(out.objective_value):  # the solver's own figure overflowed: its verdict means nothing,
+        return  # and the plan is refused (_finite_or_refused), whatever it recomputes to
     integers = am.layout.integer_index
     out.values[integers] = np.round(out.values[integers])  # the plan: whole decisions, not 0.9999999
     own = float(am.objective_coef @ out.values + am.objective_constant)
@@ -345,9 +374,10 @@ class _Callbacks:
         if self.on_progress is None:
             return
         bound = plan.lp_bound
+        objective = _finite(plan.objective)  # a non-finite plan is never reported (_finite_or_refused)
         self.on_progress(Progress(
-            ProgressKind.INCUMBENT, objective=plan.objective, best_bound=bound,
-            gap=relative_gap(plan.objective, bound) if bound is not None else None,
+            ProgressKind.INCUMBENT, objective=objective, best_bound=bound,
+            gap=relative_gap(objective, bound) if bound is not None and objective is not None else None,
             elapsed_seconds=time.perf_counter() - self.started, nodes=0, at=time.time(), head_start=True,
         ))
 

@@ -48,7 +48,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 from pydantic import BeforeValidator, Field, ValidationError, model_validator
 
 from .scenario import (
-    FieldViolation, Scenario, ScenarioError, _error, _number, _Schema, _violations, parse_scenario,
+    FieldViolation, MipGap, Scenario, ScenarioError, _error, _number, _Schema, _violations, parse_scenario,
 )
 
 if TYPE_CHECKING:
@@ -137,7 +137,7 @@ class SweepSpec(_Schema):
         "An entry decision belongs to the robust plan when it is made in at least this share of the variants."))
     time_limit_seconds: Annotated[float, Field(gt=0, le=24 * 3600), BeforeValidator(_number)] | None = Field(
         None, description="Time limit of each variant's solve; default the scenario's.")
-    mip_rel_gap: Annotated[float, Field(ge=0), BeforeValidator(_number)] | None = Field(
+    mip_rel_gap: MipGap | None = Field(
         None, description="Gap of each variant's solve; default the scenario's.")
 
     @model_validator(mode="after")

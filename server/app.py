@@ -4,6 +4,7 @@ reflection, metrics, graceful shutdown."""
 from __future__ import annotations
 
 import gc
+import ipaddress
 import json
 import logging
 import signal
@@ -12,6 +13,7 @@ import threading
 import time
 from concurrent import futures
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -21,8 +23,10 @@ from grpc_reflection.v1alpha import reflection
 from lepton_alloc.proto.lepton.allocation.v1 import allocation_service_pb2 as svc
 from lepton_alloc.proto.lepton.allocation.v1 import allocation_service_pb2_grpc as svc_grpc
 
+from .auth import AuthInterceptor, Identity
 from .config import ServerConfig
 from .jobs import JobManager
+from .limits import Limits, RequestGuard
 from .metrics import Metrics
 from .servicer import AllocationServicer
 from .store import Store, StoreUnavailable, open_store
@@ -88,8 +92,68 @@ class RunningServer:
         log.info("stopped")
 
 
+def is_loopback_address(address: str) -> bool:
+    """Whether a listening address (HOST:PORT, [IPv6]:PORT or unix:PATH) is reachable from this
+    machine only: localhost, 127.0.0.0/8, ::1 or a Unix domain socket."""
+    if address.startswith(("unix:", "unix-abstract:")):
+        return True
+    host = address.rsplit(":", 1)[0] if address.count(":") == 1 or address.startswith("[") else address
+    host = host.strip("[]")
+    if host.lower() == "localhost":
+        return True
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        return False  # another host name, or "" (every interface)
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped.is_loopback
+    return ip.is_loopback
+
+
+def _pem(path: str, what: str, marker: bytes) -> bytes:
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        raise ValueError(f"cannot read the {what} {path}: {exc.strerror or exc}") from None
+    if marker not in data:
+        raise ValueError(f"the {what} {path} is not a PEM file (no '{marker.decode()}' line)")
+    return data
+
+
+def server_credentials(cfg: ServerConfig) -> grpc.ServerCredentials | None:
+    """The TLS credentials of ``cfg`` (None for plaintext), after the checks that decide whether
+    the server may start: certificate and key both or neither, readable PEM files, and no
+    plaintext on a non-loopback address unless ``allow_insecure_bind``. ValueError: one line
+    naming the address, file or setting that is wrong."""
+    if bool(cfg.tls_cert) != bool(cfg.tls_key):
+        raise ValueError("TLS needs both tls_cert and tls_key (--tls-cert, --tls-key), got only "
+                         + ("tls_cert" if cfg.tls_cert else "tls_key"))
+    if cfg.tls_client_ca and not cfg.tls_cert:
+        raise ValueError("tls_client_ca (--tls-client-ca, mutual TLS) needs tls_cert and tls_key as well")
+    if not cfg.tls_cert:
+        if not is_loopback_address(cfg.address):
+            if not cfg.allow_insecure_bind:
+                raise ValueError(
+                    f"refusing to listen on {cfg.address} without TLS: it is not a loopback address; give "
+                    "--tls-cert and --tls-key, or --allow-insecure-bind (allow_insecure_bind) to accept plaintext")
+            log.warning("listening on %s WITHOUT TLS (allow_insecure_bind): API tokens and scenarios cross the "
+                        "network in clear text", cfg.address)
+        return None
+    cert = _pem(cfg.tls_cert, "TLS certificate", b"-----BEGIN")
+    key = _pem(cfg.tls_key, "TLS key", b"PRIVATE KEY-----")
+    client_ca = _pem(cfg.tls_client_ca, "TLS client CA certificate", b"-----BEGIN") if cfg.tls_client_ca else None
+    return grpc.ssl_server_credentials([(key, cert)], root_certificates=client_ca,
+                                       require_client_auth=client_ca is not None)
+
+
 def start_server(cfg: ServerConfig) -> RunningServer:
     setup_logging()
+    # transport checks first: a refused address or an unreadable certificate costs nothing to start
+    credentials = server_credentials(cfg)
+    limits = Limits.from_config(cfg)  # ValueError naming the setting, before anything starts
+    if cfg.rpc_threads and cfg.rpc_threads <= limits.max_streams:
+        raise ValueError(f"configuration rpc_threads ({cfg.rpc_threads}) must exceed max_streams ({limits.max_streams}): "
+                         "threads must be left for unary calls and the health service")
     # checked at start: unreachable, damaged, newer-schema or locked databases stop here with one
     # line naming them (StoreUnavailable), never at the first request
     store = open_store(cfg.database)
@@ -126,25 +190,44 @@ def start_server(cfg: ServerConfig) -> RunningServer:
         manager.sweep_executor, manager.sweep_executor_name = executor, executor.name
         log.info("sweeps run on %s", executor.name)
 
+    def verify(token: str) -> Identity | None:
+        record = store.verify_token(token)
+        return Identity(record.tenant, record.name, record.token_id) if record is not None else None
+
     server = grpc.server(
-        futures.ThreadPoolExecutor(max_workers=64, thread_name_prefix="rpc"),
-        # beyond this many RPCs at once (each WatchJob holds a thread) answer RESOURCE_EXHAUSTED
-        # instead of queueing callers behind long streams
-        maximum_concurrent_rpcs=60,
-        options=[("grpc.max_receive_message_length", 64 * 1024 * 1024),
-                 ("grpc.max_send_message_length", 64 * 1024 * 1024)],
+        # no cap on concurrent RPCs: streams and long calls are capped (RequestGuard) below the
+        # pool's size, so unary calls and the health service always find a thread
+        futures.ThreadPoolExecutor(max_workers=cfg.rpc_threads or limits.rpc_threads(cfg.queue_size, cfg.workers),
+                                   thread_name_prefix="rpc"),
+        # every call but health and reflection: an API token, or anonymous from loopback if allowed
+        # then malformed or oversized requests (INVALID_ARGUMENT) and the caps on streams
+        interceptors=[AuthInterceptor(verify, allow_anonymous_loopback=cfg.allow_anonymous_loopback),
+                      RequestGuard(limits)],
+        # requests above max_request_bytes (and up to this) are refused by RequestGuard naming the
+        # limit; every reply fits this (the servicer's checks)
+        options=[("grpc.max_receive_message_length", limits.max_message_bytes),
+                 ("grpc.max_send_message_length", limits.max_message_bytes)],
     )
     svc_grpc.add_AllocationServiceServicer_to_server(
-        AllocationServicer(manager, store, metrics, test_hooks=cfg.test_hooks), server)
+        AllocationServicer(manager, store, metrics, test_hooks=cfg.test_hooks, limits=limits), server)
     health_servicer = health.HealthServicer(experimental_non_blocking=True)
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(
         (SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME), server)
-    port = server.add_insecure_port(cfg.address)
+    try:
+        if credentials is None:
+            port = server.add_insecure_port(cfg.address)
+        else:
+            port = server.add_secure_port(cfg.address, credentials)
+    except RuntimeError:
+        port = 0
     if port == 0:
         pool.stop()
         store.close()
-        raise RuntimeError(f"cannot listen on {cfg.address}")
+        raise RuntimeError(f"cannot listen on {cfg.address}" + (
+            "" if credentials is None else
+            f" (the address is taken or unavailable, or the TLS key {cfg.tls_key} does not match the "
+            f"certificate {cfg.tls_cert})"))
     server.start()
     health_servicer.set("", health_pb2.HealthCheckResponse.SERVING)
     health_servicer.set(SERVICE_NAME, health_pb2.HealthCheckResponse.SERVING)
@@ -152,8 +235,10 @@ def start_server(cfg: ServerConfig) -> RunningServer:
                      daemon=True).start()
     metrics_port = metrics.serve(cfg.metrics_port) if cfg.metrics_port else None
     host = cfg.address.rsplit(":", 1)[0]
-    log.info("serving %s on %s:%d (workers %d, queue %d, max time limit %.0fs, database %s, metrics %s)",
-             SERVICE_NAME, host, port, cfg.workers, cfg.queue_size, cfg.max_time_limit, cfg.database,
+    log.info("serving %s on %s:%d (%s, workers %d, queue %d, max time limit %.0fs, database %s, metrics %s)",
+             SERVICE_NAME, host, port,
+             "plaintext" if credentials is None else "mutual TLS" if cfg.tls_client_ca else "TLS",
+             cfg.workers, cfg.queue_size, cfg.max_time_limit, cfg.database,
              f"http://127.0.0.1:{metrics_port}/metrics" if metrics_port else "off")
     # what is loaded by now lives as long as the server: the collector need not rescan it
     gc.collect()

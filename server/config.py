@@ -9,6 +9,8 @@ from typing import Any
 
 import yaml
 
+from .limits import Limits
+
 
 @dataclass(frozen=True)
 class ServerConfig:
@@ -29,6 +31,36 @@ class ServerConfig:
     lease_seconds: float = 30.0
     tenant_max_queued: int = 8  # waiting jobs per tenant (0 = the whole queue)
     tenant_max_running: int = 0  # jobs running at once per tenant (0 = every worker)
+    # fair use (server/limits.py, whose Limits holds the defaults): request, reply and scenario
+    # sizes, the caps on open streams and long calls, the gate of large validations
+    max_request_bytes: int = Limits.max_request_bytes
+    max_message_bytes: int = Limits.max_message_bytes
+    max_description_chars: int = Limits.max_description_chars
+    max_name_chars: int = Limits.max_name_chars
+    max_id_chars: int = Limits.max_id_chars
+    max_page_token_chars: int = Limits.max_page_token_chars
+    max_markets: int = Limits.max_markets
+    max_options: int = Limits.max_options
+    max_years: int = Limits.max_years
+    max_growth_scenarios: int = Limits.max_growth_scenarios
+    max_entry_columns: int = Limits.max_entry_columns
+    max_document_values: int = Limits.max_document_values
+    max_error_bytes: int = Limits.max_error_bytes
+    max_streams: int = Limits.max_streams
+    max_streams_per_caller: int = Limits.max_streams_per_caller
+    large_request_bytes: int = Limits.large_request_bytes
+    large_validations: int = Limits.large_validations
+    large_waiting: int = Limits.large_waiting
+    rpc_threads: int = 0  # gRPC server threads; 0 = enough for every capped stream plus the short calls
+    # transport security: TLS with a certificate and key (PEM files, both or neither); with a
+    # client CA, mutual TLS (every client must present a certificate signed by it)
+    tls_cert: str = ""
+    tls_key: str = ""
+    tls_client_ca: str = ""
+    allow_insecure_bind: bool = False  # listen on a non-loopback address without TLS (a warning is logged)
+    # callers without an API token are accepted from loopback peers only, as tenant "local"; off
+    # when a proxy on this machine forwards remote callers
+    allow_anonymous_loopback: bool = True
 
 
 ENV_PREFIX = "LEPTON_"

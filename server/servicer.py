@@ -19,12 +19,9 @@ from contextlib import contextmanager
 from typing import Any
 
 import grpc
-from google.protobuf import any_pb2
-from google.rpc import code_pb2, status_pb2
-from grpc_status import rpc_status
 
 from lepton_alloc.models.compare import compare
-from lepton_alloc.models.loader import load_scenario_document
+from lepton_alloc.models.loader import parse_text
 from lepton_alloc.models.result import result_from_json
 from lepton_alloc.models.scenario import (
     ID_PATTERN,
@@ -41,6 +38,17 @@ from lepton_alloc.proto.lepton.allocation.v1 import allocation_service_pb2_grpc 
 from lepton_alloc.proto.lepton.allocation.v1 import job_pb2, stored_scenario_pb2, sweep_pb2
 
 from .jobs import Draining, EventKind, JobManager, QueueFull, SolveOptions
+from .limits import (
+    GateBusy,
+    GateCancelled,
+    Limits,
+    ValidationGate,
+    proto_scenario_violations,
+    raw_scenario_violations,
+    request_violations,
+    scenario_violations,
+)
+from .limits import abort as abort_within_budget
 from .sweeps import SweepEventKind, SweepEventMsg
 from .auth import identity_of
 from .store import AlreadyExists, AuditRecord, IdempotencyConflict, JobEvent, JobRecord, NotFound, Store, StoredScenario
@@ -54,13 +62,10 @@ class _Abort(Exception):
         self.code, self.message, self.violations = code, message, violations or []
 
 
-def _abort(context: grpc.ServicerContext, err: _Abort) -> None:
-    if err.violations:
-        detail = any_pb2.Any()
-        detail.Pack(adapter.violations_to_bad_request(err.violations))
-        status = status_pb2.Status(code=code_pb2.INVALID_ARGUMENT, message=err.message, details=[detail])
-        context.abort_with_status(rpc_status.to_status(status))
-    context.abort(err.code, err.message)
+def _abort(context: grpc.ServicerContext, err: _Abort, budget: int = Limits.max_error_bytes) -> None:
+    # the message and the BadRequest fit the trailers (``budget`` bytes; gRPC's limit is 16 KiB,
+    # beyond it the client would see RESOURCE_EXHAUSTED): violations beyond it are counted, not sent
+    abort_within_budget(context, err.code, err.message, err.violations, budget)
 
 
 def _invalid(violations: list[FieldViolation], what: str = "invalid scenario") -> _Abort:
@@ -83,6 +88,10 @@ def _mapped() -> Iterator[None]:
         raise _Abort(grpc.StatusCode.RESOURCE_EXHAUSTED, str(err)) from None
     except Draining as err:
         raise _Abort(grpc.StatusCode.UNAVAILABLE, str(err)) from None
+    except GateBusy as err:
+        raise _Abort(grpc.StatusCode.RESOURCE_EXHAUSTED, str(err)) from None
+    except GateCancelled as err:
+        raise _Abort(grpc.StatusCode.CANCELLED, str(err)) from None
 
 
 def _rpc(method: Any) -> Any:
@@ -93,10 +102,11 @@ def _rpc(method: Any) -> Any:
         code = "OK"
         try:
             with _mapped():
-                return method(self, request, context)
+                self._check_request(request)  # the limits of ids, names, tokens, description
+                return self._fitting(method(self, request, context))
         except _Abort as err:
             code = err.code.name
-            _abort(context, err)
+            _abort(context, err, self.limits.max_error_bytes)
         except Exception:  # noqa: BLE001
             if context.code() is not None:  # abort() already set a status
                 raise
@@ -112,35 +122,112 @@ def _rpc(method: Any) -> Any:
 
 
 class AllocationServicer(svc_grpc.AllocationServiceServicer):
-    def __init__(self, manager: JobManager, store: Store, metrics: Any = None, test_hooks: bool = False):
+    def __init__(self, manager: JobManager, store: Store, metrics: Any = None, test_hooks: bool = False,
+                 limits: Limits | None = None):
         self.manager = manager
         self.store = store
         self.metrics = metrics
         self.test_hooks = test_hooks
+        self.limits = limits or Limits()
+        self.gate = ValidationGate(self.limits.large_validations, self.limits.large_waiting,
+                                   self.limits.large_request_bytes)
+
+    # ------------------------------------------------------------------ fair use (server/limits.py)
+    def _check_request(self, request: Any) -> None:
+        """The one check of a request's ids, names, page token and description against the
+        limits, applied to every request type (unary calls in ``_rpc``, streams first thing)."""
+        violations = request_violations(request, self.limits)
+        if violations:
+            raise _invalid(violations, "invalid request")
+
+    def _stream_checked(self, request: Any, context: grpc.ServicerContext) -> None:
+        try:
+            self._check_request(request)
+        except _Abort as err:
+            _abort(context, err, self.limits.max_error_bytes)
+
+    def _fitting(self, reply: Any) -> Any:
+        """A reply that fits the send limit; one that does not (an object stored before the limits
+        existed) is FAILED_PRECONDITION instead of a transport error."""
+        size = reply.ByteSize()
+        if size > self.limits.max_message_bytes:
+            raise _Abort(grpc.StatusCode.FAILED_PRECONDITION,
+                         f"the reply would take {size} bytes, over this server's limit of "
+                         f"{self.limits.max_message_bytes} bytes (max_message_bytes)")
+        return reply
+
+    def _inline_scenario(self, request: Any, field: str, context: grpc.ServicerContext) -> Scenario:
+        """A request's scenario sent inline, validated once: the ``scenario`` message through the
+        contract's adapter, or ``scenario_document`` (a scenario file's text) through the file
+        loader; either way every violation names the file's field path. The size limits are
+        checked first (cheaply, before validation) and the model size after; a large scenario
+        waits for its turn at the validation gate."""
+        if field == "scenario_document":
+            text = request.scenario_document
+            with self.gate.turn(len(text), context.is_active):
+                raw = parse_text(text, "json" if text.lstrip()[:1] == "{" else "yaml")
+                violations = raw_scenario_violations(raw, self.limits, text)
+                if violations:
+                    raise ScenarioError(violations)
+                return self._sized(parse_scenario(raw))
+        msg = request.scenario
+        with self.gate.turn(msg.ByteSize(), context.is_active):
+            violations = proto_scenario_violations(msg, self.limits)
+            if violations:
+                raise ScenarioError(violations)
+            return self._sized(adapter.scenario_from_proto(msg))
+
+    def _sized(self, sc: Scenario) -> Scenario:
+        violations = scenario_violations(entry_columns(sc), self.limits)
+        if violations:
+            raise ScenarioError(violations)
+        sc.sha256()  # the canonical form, computed here (within a large scenario's turn) and kept
+        return sc
+
+    def _stored_scenario(self, scenario_json: str, context: grpc.ServicerContext) -> Scenario:
+        """A stored (already admitted) scenario, read back; a large one at the validation gate."""
+        with self.gate.turn(len(scenario_json) // 2, context.is_active):
+            return parse_scenario(json.loads(scenario_json))
+
+    def _check_fits(self, sc: Scenario, description: str) -> None:
+        """A scenario is stored only if the reply carrying it (GetScenario's) fits the send limit."""
+        limit = self.limits.max_message_bytes
+        approx = len(sc.canonical_json()) + len(description.encode()) + 1024
+        if 5 * approx <= limit:  # the message form takes at most ~3x the canonical JSON's length
+            return
+        size = adapter.scenario_to_proto(sc).ByteSize() + len(description.encode()) + 1024
+        if size > limit:
+            raise _invalid([FieldViolation("scenario", f"its stored form would take {size} bytes; a reply holds at "
+                                                       f"most {limit} bytes on this server (max_message_bytes)")])
 
     # ------------------------------------------------------------------ helpers
     def _resolve(self, request: Any, context: grpc.ServicerContext) -> tuple[Scenario, str, int]:
         """The request's scenario, validated once (inline, document) or read from the store."""
         which = request.WhichOneof("source")
         if which in ("scenario", "scenario_document"):
-            return _inline_scenario(request, which), "", 0
+            return self._inline_scenario(request, which, context), "", 0
         if which == "scenario_ref":
             ref = request.scenario_ref
             if not ref.name:
                 raise _invalid([FieldViolation("scenario_ref.name", "is required")], "invalid request")
             stored = self.store.get_scenario(ref.name, ref.revision if ref.HasField("revision") else None,
                                              tenant=self._tenant(context))
-            return parse_scenario(json.loads(stored.scenario_json)), stored.name, stored.revision
+            return self._stored_scenario(stored.scenario_json, context), stored.name, stored.revision
         raise _invalid([FieldViolation("source", "set one of scenario, scenario_document or scenario_ref")],
                        "invalid request")
 
-    @staticmethod
-    def _scenario_of(request: Any) -> Scenario:
-        """Create/UpdateScenario: exactly one of ``scenario`` and ``scenario_document``."""
+    def _scenario_of(self, request: Any, context: grpc.ServicerContext) -> Scenario:
+        """Create/UpdateScenario: exactly one of ``scenario`` and ``scenario_document``; stored
+        only if its reply will fit."""
         if request.scenario_document and request.HasField("scenario"):
             raise _invalid([FieldViolation("scenario_document", "set either scenario or scenario_document, not both")],
                            "invalid request")
-        return _inline_scenario(request, "scenario_document" if request.scenario_document else "scenario")
+        field = "scenario_document" if request.scenario_document else "scenario"
+        size = len(request.scenario_document) if request.scenario_document else request.scenario.ByteSize()
+        with self.gate.turn(size, context.is_active):
+            sc = self._inline_scenario(request, field, context)
+            self._check_fits(sc, request.description)
+        return sc
 
     def _options(self, request: Any) -> SolveOptions:
         o = request.options
@@ -157,8 +244,9 @@ class AllocationServicer(svc_grpc.AllocationServiceServicer):
 
     @staticmethod
     def _who(context: grpc.ServicerContext) -> str:
-        md = dict(context.invocation_metadata() or ())
-        return str(md.get("x-lepton-user") or context.peer() or "")
+        """The audit user: the authenticated identity ("tenant/user"), never a header the caller writes."""
+        who = identity_of(context)
+        return f"{who.tenant}/{who.user}"
 
     def _debug_options(self, context: grpc.ServicerContext, options: SolveOptions) -> SolveOptions:
         if self.test_hooks:
@@ -214,8 +302,6 @@ class AllocationServicer(svc_grpc.AllocationServiceServicer):
 
     @_rpc
     def SubmitSolve(self, request: Any, context: grpc.ServicerContext) -> Any:
-        if len(request.request_id) > 128:
-            raise _invalid([FieldViolation("request_id", "must be at most 128 characters")], "invalid request")
         sc, name, rev = self._resolve(request, context)
         options = self._debug_options(context, self._options(request))
         job, created = self.manager.submit(sc, options=options, request_id=request.request_id, scenario_name=name,
@@ -244,17 +330,26 @@ class AllocationServicer(svc_grpc.AllocationServiceServicer):
         page_size = request.page_size or 50
         if page_size < 0 or page_size > 1000:
             raise _invalid([FieldViolation("page_size", "must be between 0 and 1000")], "invalid request")
-        try:
-            jobs, token = self.store.list_jobs(state=state, page_size=page_size, page_token=request.page_token,
-                                               tenant=self._tenant(context))
-        except ValueError:
-            raise _invalid([FieldViolation("page_token", "is not a token this server issued")], "invalid request") from None
         if request.view not in (job_pb2.JOB_VIEW_UNSPECIFIED, job_pb2.JOB_VIEW_SUMMARY, job_pb2.JOB_VIEW_FULL):
             raise _invalid([FieldViolation("view", f"unknown job view {request.view}")], "invalid request")
         summary = request.view != job_pb2.JOB_VIEW_FULL
-        return svc.ListJobsResponse(
-            jobs=[job_to_proto(j, self.store.job_history(j.job_id), summary=summary) for j in jobs],
-            next_page_token=token)
+        # the page ends before its reply would exceed the send limit: the store stops at half of
+        # it (its estimate counts the stored JSON), and a page still too big is asked for again smaller
+        while True:
+            try:
+                jobs, token = self.store.list_jobs(state=state, page_size=page_size, page_token=request.page_token,
+                                                   tenant=self._tenant(context),
+                                                   max_bytes=self.limits.max_message_bytes // 2)
+            except ValueError:
+                raise _invalid([FieldViolation("page_token", "is not a token this server issued")],
+                               "invalid request") from None
+            histories = self.store.job_histories([j.job_id for j in jobs])  # one query for the page
+            reply = svc.ListJobsResponse(
+                jobs=[job_to_proto(j, histories[j.job_id], summary=summary) for j in jobs],
+                next_page_token=token)
+            if len(jobs) <= 1 or reply.ByteSize() <= self.limits.max_message_bytes:
+                return reply
+            page_size = len(jobs) // 2
 
     @_rpc
     def CancelJob(self, request: Any, context: grpc.ServicerContext) -> Any:
@@ -264,6 +359,7 @@ class AllocationServicer(svc_grpc.AllocationServiceServicer):
         return svc.CancelJobResponse(job=self._job_proto(job_id, context))
 
     def WatchJob(self, request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
+        self._stream_checked(request, context)
         if not request.job_id:
             _abort(context, _invalid([FieldViolation("job_id", "is required")], "invalid request"))
         try:
@@ -290,8 +386,6 @@ class AllocationServicer(svc_grpc.AllocationServiceServicer):
     # ------------------------------------------------------------------ sweeps (docs/model.md §7)
     def _sweep_request(self, request: Any, context: grpc.ServicerContext) -> tuple[Scenario, Any, str, int]:
         """The base scenario and the sweep of a SubmitSweep/Sweep request, each validated once."""
-        if len(request.request_id) > 128:
-            raise _invalid([FieldViolation("request_id", "must be at most 128 characters")], "invalid request")
         sc, name, rev = self._resolve(request, context)
         which = request.WhichOneof("sweep_source")
         try:
@@ -321,6 +415,7 @@ class AllocationServicer(svc_grpc.AllocationServiceServicer):
     def Sweep(self, request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
         try:
             with _mapped():
+                self._check_request(request)
                 sc, spec, name, rev = self._sweep_request(request, context)
                 job, created = self.manager.submit_sweep(sc, spec, request_id=request.request_id, scenario_name=name,
                                                          scenario_revision=rev, who=self._who(context),
@@ -334,6 +429,7 @@ class AllocationServicer(svc_grpc.AllocationServiceServicer):
         yield from self._sweep_stream(job.job_id, context, svc.SweepResponse)
 
     def WatchSweep(self, request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
+        self._stream_checked(request, context)
         if not request.job_id:
             _abort(context, _invalid([FieldViolation("job_id", "is required")], "invalid request"))
         try:
@@ -373,7 +469,7 @@ class AllocationServicer(svc_grpc.AllocationServiceServicer):
         after = -1
         if request.page_token:
             token = request.page_token.removeprefix("after:")
-            if not request.page_token.startswith("after:") or not token.isdigit() or len(token) > 9:
+            if not request.page_token.startswith("after:") or not (token.isascii() and token.isdigit()) or len(token) > 9:
                 raise _invalid([FieldViolation("page_token", "is not a token this server issued")], "invalid request")
             after = int(token)
         record = self.store.get_sweep(job_id, tenant=self._tenant(context))  # NotFound: a solve job, an unknown id
@@ -391,6 +487,14 @@ class AllocationServicer(svc_grpc.AllocationServiceServicer):
                                      for _, t in self.store.sweep_items(job_id, "robust"))
         if record.summary_json is not None:
             out.summary.CopyFrom(adapter.summary_to_proto(SweepSummary.from_dict(json.loads(record.summary_json))))
+        excess = out.ByteSize() - self.limits.max_message_bytes
+        if excess > 0 and len(out.variants) > 1:  # the page ends before its reply would exceed the send limit
+            keep = len(out.variants)
+            while excess > 0 and keep > 1:
+                keep -= 1
+                excess -= out.variants[keep].ByteSize() + 6
+            del out.variants[keep:]
+            out.next_page_token = f"after:{items[keep - 1][0]}"
         return out
 
     # ------------------------------------------------------------------ stored scenarios
@@ -402,7 +506,7 @@ class AllocationServicer(svc_grpc.AllocationServiceServicer):
     @_rpc
     def CreateScenario(self, request: Any, context: grpc.ServicerContext) -> Any:
         self._check_name(request.name)
-        sc = self._scenario_of(request)
+        sc = self._scenario_of(request, context)
         stored = self.store.create_scenario(request.name, sc.canonical_json(), sc.sha256(), request.description,
                                             tenant=self._tenant(context))
         self._audit(context, "create_scenario", f"{stored.name}@{stored.revision}", scenario_sha256=stored.sha256)
@@ -420,18 +524,24 @@ class AllocationServicer(svc_grpc.AllocationServiceServicer):
         page_size = request.page_size or 50
         if page_size < 0 or page_size > 1000:
             raise _invalid([FieldViolation("page_size", "must be between 0 and 1000")], "invalid request")
-        try:
-            items, token = self.store.list_scenarios(page_size=page_size, page_token=request.page_token,
-                                                     tenant=self._tenant(context))
-        except ValueError:
-            raise _invalid([FieldViolation("page_token", "is not a token this server issued")], "invalid request") from None
-        return svc.ListScenariosResponse(stored_scenarios=[stored_to_proto(s) for s in items],
-                                         next_page_token=token)
+        while True:  # a page ends before its reply would exceed the send limit (as in ListJobs)
+            try:
+                items, token = self.store.list_scenarios(page_size=page_size, page_token=request.page_token,
+                                                         tenant=self._tenant(context),
+                                                         max_bytes=self.limits.max_message_bytes // 2)
+            except ValueError:
+                raise _invalid([FieldViolation("page_token", "is not a token this server issued")],
+                               "invalid request") from None
+            reply = svc.ListScenariosResponse(stored_scenarios=[stored_to_proto(s) for s in items],
+                                              next_page_token=token)
+            if len(items) <= 1 or reply.ByteSize() <= self.limits.max_message_bytes:
+                return reply
+            page_size = len(items) // 2
 
     @_rpc
     def UpdateScenario(self, request: Any, context: grpc.ServicerContext) -> Any:
         self._check_name(request.name)
-        sc = self._scenario_of(request)
+        sc = self._scenario_of(request, context)
         stored = self.store.update_scenario(request.name, sc.canonical_json(), sc.sha256(), request.description,
                                             tenant=self._tenant(context))
         self._audit(context, "update_scenario", f"{stored.name}@{stored.revision}", scenario_sha256=stored.sha256)
@@ -465,7 +575,7 @@ class AllocationServicer(svc_grpc.AllocationServiceServicer):
         if result.objective_value is None:
             raise _Abort(grpc.StatusCode.FAILED_PRECONDITION,
                          f"job {job_id} ended {result.status} without a plan; its result already says why")
-        scenario = parse_scenario(json.loads(job.scenario_json))
+        scenario = self._stored_scenario(job.scenario_json, context)
         explained = self.manager.explain(job, scenario, result, relative_step=step, time_budget=budget,
                                          step_values=not request.skip_step_values,
                                          market_values=not request.skip_market_values,
@@ -483,7 +593,7 @@ class AllocationServicer(svc_grpc.AllocationServiceServicer):
             if job.result_json is None:
                 raise _Abort(grpc.StatusCode.FAILED_PRECONDITION, f"{field}: job {job.job_id} has no result ({job.state})")
         results = [result_from_json(j.result_json or "") for j in jobs]
-        scenarios = [parse_scenario(json.loads(j.scenario_json)) for j in jobs]
+        scenarios = [self._stored_scenario(j.scenario_json, context) for j in jobs]
         comparison = compare(results[0], results[1], scenarios[0], scenarios[1])
         return svc.ComparePlansResponse(comparison=adapter.comparison_to_proto(comparison))
 
@@ -493,7 +603,7 @@ class AllocationServicer(svc_grpc.AllocationServiceServicer):
         if which is None:
             raise _invalid([FieldViolation("source", "set scenario or scenario_document")], "invalid request")
         try:
-            sc = _inline_scenario(request, which)
+            sc = self._inline_scenario(request, which, context)
         except ScenarioError as err:
             return svc.ValidateScenarioResponse(valid=False, violations=adapter.violations_to_bad_request(err.violations))
         return svc.ValidateScenarioResponse(
@@ -503,15 +613,6 @@ class AllocationServicer(svc_grpc.AllocationServiceServicer):
 
 
 # ============================================================================ store records -> messages
-
-
-def _inline_scenario(request: Any, field: str) -> Scenario:
-    """A request's scenario sent inline, validated once: the ``scenario`` message through the
-    contract's adapter, or ``scenario_document`` (a scenario file's text) through the file loader;
-    either way every violation names the file's field path."""
-    if field == "scenario_document":
-        return load_scenario_document(request.scenario_document)
-    return adapter.scenario_from_proto(request.scenario)
 
 
 

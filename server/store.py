@@ -737,6 +737,8 @@ class SqlStore:
         early (after at least one item) once its scenarios and descriptions would exceed it."""
         size = _clamp(page_size, 1, MAX_PAGE_SIZE)
         after = _decode_token("scenario", page_token) if page_token else None
+        if after is not None and (len(after) > 200 or "\x00" in after):
+            raise ValueError("invalid page_token")
         live = [scenarios.c.tenant == tenant, scenarios.c.deleted == 0]
         if after is not None:
             live.append(scenarios.c.name > after)
@@ -1019,6 +1021,19 @@ class SqlStore:
                              .order_by(job_events.c.seq)).fetchall()
         return [JobEvent(job_id=r.job_id, seq=int(r.seq), at=float(r.at), state=JobState(r.state), detail=r.detail)
                 for r in rows]
+
+    def job_histories(self, job_ids: Sequence[str]) -> dict[str, list[JobEvent]]:
+        """The state events of many jobs in one query (ListJobs), each job's in order."""
+        out: dict[str, list[JobEvent]] = {j: [] for j in job_ids}
+        if not job_ids:
+            return out
+        with self._tx() as c:
+            rows = c.execute(sa.select(job_events).where(job_events.c.job_id.in_(list(job_ids)))
+                             .order_by(job_events.c.job_id, job_events.c.seq)).fetchall()
+        for r in rows:
+            out[r.job_id].append(JobEvent(job_id=r.job_id, seq=int(r.seq), at=float(r.at), state=JobState(r.state),
+                                          detail=r.detail))
+        return out
 
     def fail_interrupted_jobs(self, reason: str) -> list[str]:
         """A single-server (SQLite) start: every QUEUED/RUNNING job was left by a stopped server

@@ -171,7 +171,7 @@ def test_a_draw_that_breaks_a_field_is_that_variant_s_error_and_the_sweep_goes_o
     (grid(("markets[A]", "set", [1.0])), "grid[0].path", "name one of its numeric fields"),
     (grid(("headcount.cap", "scale", [1.0])), "grid[0].path", "not set in the base scenario"),
     (grid(("name", "set", [1.0])), "grid[0].path", "not a number"),
-    (grid(("budget.limit", "scale", [-1.0])), "grid[0].values[0]", "must be >= 0"),
+    (grid(("budget.limit", "scale", [-1.0])), "grid[0].values[0]", "must be between 0 and"),
     (grid(("budget.limit[1990]", "set", [1.0])), "grid[0].path", "outside the horizon"),
     ({"grid": [{"path": "budget.limit", "values": [1.0]}]}, "grid[0].how", "required"),
     ({"grid": [{"path": "budget.limit", "how": "SWEEP_CHANGE_UNSPECIFIED", "values": [1.0]}]}, "grid[0].how", "set"),

@@ -665,7 +665,7 @@ def test_messages_read_as_written() -> None:
         "markets[0].options[0].margin": "must be between 0 and 1, got 2",
         "markets[0].options[0].mode": "must be one of acquire, partner, build, got 'franchise'",
         "markets[1].options[1].headcount": "must be a whole number, got 2.5",
-        "discount_rate": "must be >= 0, got -0.5",
+        "discount_rate": "must be >= 0 and < 1, got -0.5",
         "solver.time_limt_seconds": "unknown field",
     }
     d = base()
