@@ -401,8 +401,8 @@ class AllocationServicer(svc_grpc.AllocationServiceServicer):
             raise _invalid(err.violations, "invalid sweep") from None
         return sc, spec, name, rev
 
-    @_rpc
-    def SubmitSweep(self, request: Any, context: grpc.ServicerContext) -> Any:
+    def _submit_sweep(self, request: Any, context: grpc.ServicerContext) -> JobRecord:
+        """SubmitSweep and Sweep: the sweep job (a new one audited), idempotent on request_id."""
         sc, spec, name, rev = self._sweep_request(request, context)
         job, created = self.manager.submit_sweep(sc, spec, request_id=request.request_id, scenario_name=name,
                                                  scenario_revision=rev, who=self._who(context),
@@ -410,19 +410,18 @@ class AllocationServicer(svc_grpc.AllocationServiceServicer):
         if created:
             self._audit(context, "submit_sweep", job.job_id, scenario_sha256=job.scenario_sha256,
                         options_json=job.options_json)
+        return job
+
+    @_rpc
+    def SubmitSweep(self, request: Any, context: grpc.ServicerContext) -> Any:
+        job = self._submit_sweep(request, context)
         return svc.SubmitSweepResponse(job=self._job_proto(job.job_id, context))
 
     def Sweep(self, request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
         try:
             with _mapped():
                 self._check_request(request)
-                sc, spec, name, rev = self._sweep_request(request, context)
-                job, created = self.manager.submit_sweep(sc, spec, request_id=request.request_id, scenario_name=name,
-                                                         scenario_revision=rev, who=self._who(context),
-                                                         tenant=self._tenant(context))
-                if created:
-                    self._audit(context, "submit_sweep", job.job_id, scenario_sha256=job.scenario_sha256,
-                                options_json=job.options_json)
+                job = self._submit_sweep(request, context)
         except _Abort as err:
             _abort(context, err)
             return
