@@ -13,7 +13,6 @@ import base64
 import json
 import os
 import subprocess
-import time
 from pathlib import Path
 from typing import Any
 
@@ -108,9 +107,7 @@ def bad_request_violations(error: dict[str, Any]) -> dict[str, str]:
 
 def test_solve_document_matches_local_solve(buf: str, server: RunningServer) -> None:
     document = builtin_example_path().read_text(encoding="utf-8")
-    started = time.perf_counter()
     reply = ok_json(buf_curl(buf, server.port, "Solve", {"scenario_document": document, "options": {"mip_rel_gap": 0}}))
-    remote_seconds = time.perf_counter() - started
     result = reply["result"]
     assert result["status"] == "SOLVE_STATUS_OPTIMAL", result.get("message")
     assert reply["jobId"]
@@ -120,7 +117,6 @@ def test_solve_document_matches_local_solve(buf: str, server: RunningServer) -> 
     assert local.status is SolveStatus.OPTIMAL
     assert result["objectiveValue"] == pytest.approx(local.objective_value, rel=1e-6)
     assert result["scenarioSha256"] == scenario.sha256()
-    assert remote_seconds < 60
 
 
 def test_inline_scenario_without_objective_kind_is_invalid_argument(buf: str, server: RunningServer) -> None:

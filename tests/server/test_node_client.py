@@ -26,7 +26,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import time
 from pathlib import Path
 from typing import Any
 
@@ -104,9 +103,7 @@ def inline_example() -> dict[str, Any]:
 
 def test_solve_document_matches_local_solve(node: str, server: RunningServer) -> None:
     document = builtin_example_path().read_text(encoding="utf-8")
-    started = time.perf_counter()
     answer = node_call(node, server.port, "Solve", {"scenario_document": document, "options": {"mip_rel_gap": 0}})
-    remote_seconds = time.perf_counter() - started
     result = ok_response(answer)["result"]
     assert result["status"] == "SOLVE_STATUS_OPTIMAL", result.get("message")
 
@@ -115,7 +112,6 @@ def test_solve_document_matches_local_solve(node: str, server: RunningServer) ->
     assert local.status is SolveStatus.OPTIMAL
     assert result["objective_value"] == pytest.approx(local.objective_value, rel=1e-6)
     assert result["scenario_sha256"] == scenario.sha256()
-    assert remote_seconds < 60
 
 
 def test_lowercase_enum_word_becomes_unspecified_and_is_rejected(node: str, server: RunningServer) -> None:
