@@ -55,6 +55,9 @@ MODEL_SECONDS_PER_COLUMN = 5e-4
 # A worker that solved a model with at least this many entry columns exits instead of collecting
 # the dead model (seconds of garbage collection at 1,000+ markets); a fresh one takes its place.
 RETIRE_AFTER_COLUMNS = 10_000
+# Servers sharing a database: a server with a free worker takes a solve another server accepted
+# this long ago and has not started (that server's workers are busy).
+TAKE_AFTER_SECONDS = 1.0
 
 
 class QueueFull(Exception):
@@ -95,6 +98,7 @@ class _Runtime:
     error: str = ""
     on_item: Any = None  # a sweep chunk: called with each variant's answer
     tenant: str = ""  # whose job it is ("" for the parts of an explanation or a sweep: their job counts)
+    moved: bool = False  # taken by another server with a free worker: followed through the store
 
 
 @dataclass
@@ -140,6 +144,7 @@ class JobManager(SweepJobs):
         self._wake = threading.Condition(self._lock)
         self._stopping = False
         self.heartbeat_error = ""  # the store's last failure at a heartbeat ("" = fine)
+        self._last_take = 0.0
         self._runtime: dict[str, _Runtime] = {}
         self._draining = False
         self._threads: list[threading.Thread] = []
@@ -161,11 +166,13 @@ class JobManager(SweepJobs):
     def _heartbeat(self) -> None:
         """Every third of a lease: renew this server's leases, pass on cancels asked through other
         servers, and deal with jobs whose owner stopped renewing (docs: one database, many servers)."""
-        period = max(0.2, self.lease_seconds / 3.0)
+        period = min(2.0, max(0.2, self.lease_seconds / 3.0))
         while not self._stopping:
             try:
                 for job_id in self.store.renew_leases(self.server_id, self.lease_seconds):
                     self._cancel_local(job_id)
+                if self.store.shared:
+                    self._notice_moved()
                 failed, taken = self.store.take_over_expired(
                     self.server_id, self.lease_seconds, "the server running this job stopped (its lease expired)")
                 if failed:
@@ -178,6 +185,53 @@ class JobManager(SweepJobs):
                 log.error("lease heartbeat failed: %s", self.heartbeat_error)
             with self._wake:
                 self._wake.wait(period)
+
+    def _notice_moved(self) -> None:
+        """Waiting jobs of this server that another server took (it had a free worker) leave the
+        queue here and are followed through the store, for the callers waiting on them."""
+        with self._lock:
+            waiting = [j for j in self._pending if (rt := self._runtime.get(j)) is not None and rt.tenant]
+        owners = self.store.owners(waiting)
+        for job_id, owner in owners.items():
+            if owner and owner != self.server_id:
+                with self._lock:
+                    if job_id not in self._pending:
+                        continue
+                    self._pending.remove(job_id)
+                    rt = self._runtime[job_id]
+                self._follow_moved(rt)
+
+    def _follow_moved(self, rt: _Runtime) -> None:
+        """Feed this server's watchers of a job another server runs, until it ends."""
+        rt.moved = True
+
+        def follow() -> None:
+            try:
+                job = self.store.get_job(rt.job_id)
+                for msg in self._follow(job, None):
+                    self._publish(rt, msg)
+            except Exception:  # noqa: BLE001 - the store may fail; the job itself goes on elsewhere
+                log.exception("following moved job %s", rt.job_id)
+            finally:
+                rt.done.set()
+                with self._lock:
+                    self._runtime.pop(rt.job_id, None)
+
+        threading.Thread(target=follow, name=f"follow-{rt.job_id[:8]}", daemon=True).start()
+
+    def _take_waiting(self) -> None:
+        """An idle dispatcher of a server sharing its database takes a job another server has
+        left waiting (at most one a second per server)."""
+        with self._lock:
+            if time.monotonic() - self._last_take < 1.0:
+                return
+            self._last_take = time.monotonic()
+        try:
+            for job in self.store.take_waiting(self.server_id, self.lease_seconds, waited=TAKE_AFTER_SECONDS):
+                log.info("took waiting job %s from another server", job.job_id)
+                self._adopt(job)
+        except Exception as exc:  # noqa: BLE001 - sharing is an optimisation; the heartbeat reports the store
+            log.warning("could not take waiting jobs: %s", exc)
 
     def _adopt(self, job: JobRecord) -> None:
         """Run a queued solve taken over from a stopped server, as it was asked for."""
@@ -342,7 +396,7 @@ class JobManager(SweepJobs):
             return "running"
         with self._lock:
             rt = self._runtime.get(job_id)
-            if rt is None:
+            if rt is None or rt.moved:
                 return ""
             rt.cancel.set()
             if job_id in self._pending:
@@ -435,23 +489,37 @@ class JobManager(SweepJobs):
         return job
 
     def _next(self) -> _Runtime | None:
-        """The oldest waiting job whose tenant may run another (None: the server stops)."""
-        with self._wake:
-            while not self._stopping:
-                for i, job_id in enumerate(self._pending):
-                    rt = self._runtime.get(job_id)
-                    if rt is None or not rt.tenant or self._running_by_tenant[rt.tenant] < self.tenant_max_running:
-                        del self._pending[i]
-                        if rt is not None and rt.tenant:
-                            self._running_by_tenant[rt.tenant] += 1
-                        if self.metrics:
-                            self.metrics.queue_depth.set(self._waiting)
-                        if rt is None:
-                            break
-                        return rt
-                else:
-                    self._wake.wait(1.0)
-            return None
+        """The oldest waiting job whose tenant may run another (None: the server stops). Idle on
+        a shared database, it takes a job another server has left waiting."""
+        while True:
+            with self._wake:
+                if self._stopping:
+                    return None
+                picked = self._pick()
+                if picked is not None:
+                    return picked
+                notified = self._wake.wait(1.0)
+                idle = not (notified or self._pending or self._stopping or self._draining)
+            if idle and self.store.shared:
+                self._take_waiting()
+
+    def _pick(self) -> _Runtime | None:
+        """Under the lock: take the oldest runnable job off the queue (stale ids are dropped)."""
+        i = 0
+        while i < len(self._pending):
+            rt = self._runtime.get(self._pending[i])
+            if rt is None:
+                del self._pending[i]
+                continue
+            if not rt.tenant or self._running_by_tenant[rt.tenant] < self.tenant_max_running:
+                del self._pending[i]
+                if rt.tenant:
+                    self._running_by_tenant[rt.tenant] += 1
+                if self.metrics:
+                    self.metrics.queue_depth.set(self._waiting)
+                return rt
+            i += 1
+        return None
 
     def _dispatch(self, worker: Any) -> None:
         while True:
@@ -474,8 +542,9 @@ class JobManager(SweepJobs):
                 self._finish(job_id, JobState.FAILED, error="internal error while running the job")
             finally:
                 self._release(rt)
-                with self._lock:
-                    self._runtime.pop(job_id, None)
+                if not rt.moved:  # a moved job's follower keeps it until the job ends
+                    with self._lock:
+                        self._runtime.pop(job_id, None)
 
     def _release(self, rt: _Runtime) -> None:
         """The job's tenant may run another."""
@@ -489,7 +558,11 @@ class JobManager(SweepJobs):
         # the claim: only the owner moves its own queued job to RUNNING, once
         claimed = self.store.claim_job(job_id, self.server_id, self.lease_seconds,
                                        detail=f"running on worker {worker.index} of server {self.server_id}")
-        if claimed is None:  # cancelled meanwhile, or taken over by another server
+        if claimed is None:  # cancelled meanwhile, or taken by another server with a free worker
+            now = self.store.get_job(job_id)
+            if not now.state.terminal and now.owner != self.server_id:
+                self._follow_moved(rt)
+                return
             self._finish(job_id, JobState.CANCELLED, detail="cancelled before it started")
             return
         job = claimed

@@ -1005,6 +1005,38 @@ class SqlStore:
         result: tuple[list[str], list[JobRecord]] = self._run(tx)
         return result
 
+    def take_waiting(self, owner: str, lease_seconds: float, waited: float, limit: int = 1) -> list[JobRecord]:
+        """Work sharing between live servers: ``owner`` (a server with a free worker) takes up to
+        ``limit`` queued solves that another server accepted ``waited`` seconds ago or earlier and
+        has not started. The accepting server's claim then fails and it follows the job through
+        the store instead (its callers still get their answer)."""
+        def tx(c: Connection) -> list[JobRecord]:
+            now = float(self._clock())
+            q = (sa.select(jobs.c.job_id).where(
+                jobs.c.state == "QUEUED", jobs.c.kind == "solve", jobs.c.owner != owner,
+                jobs.c.cancel_requested == 0, jobs.c.created_at <= now - waited)
+                 .order_by(jobs.c.seq).limit(limit))
+            if self.dialect == "postgresql":
+                q = q.with_for_update(skip_locked=True)
+            taken = []
+            for (job_id,) in c.execute(q).fetchall():
+                c.execute(jobs.update().where(jobs.c.job_id == job_id)
+                          .values(owner=owner, lease_until=now + lease_seconds))
+                self._append_event(c, job_id, "QUEUED", now, f"moved to server {owner}, which had a free worker")
+                taken.append(self._job_row(c, job_id))
+            return taken
+
+        result: list[JobRecord] = self._run(tx)
+        return result
+
+    def owners(self, job_ids: Sequence[str]) -> dict[str, str]:
+        """The current owner of each job."""
+        if not job_ids:
+            return {}
+        with self._tx() as c:
+            rows = c.execute(sa.select(jobs.c.job_id, jobs.c.owner).where(jobs.c.job_id.in_(list(job_ids)))).fetchall()
+        return {r[0]: r[1] for r in rows}
+
     def set_job_progress(self, job_id: str, progress_json: str) -> None:
         """Overwrite the job's latest progress snapshot (no history event). NotFound if absent.
         Each commit is fsync'ed on SQLite: callers throttle (JobManager: once a second)."""

@@ -1,7 +1,8 @@
 """Several servers, one database (issue 11's fault tests): servers started as real processes
 (`lepton-alloc serve`) on one PostgreSQL database share a burst of submissions without running a
-job twice or failing each other's jobs; a cancel through one server stops the other's solve; a
-server SIGKILLed mid-solve leaves its jobs to the other after the lease. SQLite admits one server
+job twice or failing each other's jobs; a server with a free worker takes the work a busy one left
+waiting; a cancel through one server stops the other's solve; a server SIGKILLed mid-solve leaves
+its jobs to the other after the lease. SQLite admits one server
 per file, and a damaged file stops start-up with one line naming it."""
 
 from __future__ import annotations
@@ -141,6 +142,28 @@ def test_a_cancel_through_one_server_stops_the_others_solve_and_a_new_server_fai
             b.stop()
 
 
+def test_a_server_with_a_free_worker_takes_work_another_server_left_waiting(pg_url, tmp_path):
+    a = ServerProcess(pg_url, tmp_path, "a")  # one worker, kept busy below
+    b = ServerProcess(pg_url, tmp_path, "b", workers=2)
+    try:
+        slow = a.client.submit(slow_scenario(), time_limit_seconds=90)
+        assert wait_until(lambda: a.client.get_job(slow.job_id).state == JobState.RUNNING, 60, 0.1)
+        waiting = [a.client.submit(tiny_scenario(name=f"w{i}")) for i in range(3)]  # a cannot start these
+        # the unary Solve through a, whose only worker is busy, is answered by b's worker
+        assert a.client.solve(tiny_scenario(name="via-a"), timeout=60).objective_value == pytest.approx(23.0)
+        for handle in waiting:
+            assert handle.result(timeout=60).objective_value == pytest.approx(23.0)  # followed through a
+            job = a.client.get_job(handle.job_id)
+            assert any("moved to server" in why for _, _, why in job.history), job.history
+            assert _ran_once(a.client, handle.job_id)
+        assert a.client.get_job(slow.job_id).state == JobState.RUNNING  # a's own solve goes on, untouched
+        a.client.cancel(slow.job_id)
+        assert wait_until(lambda: a.client.get_job(slow.job_id).state.terminal, 30, 0.2)
+    finally:
+        a.stop()
+        b.stop()
+
+
 def test_a_server_killed_mid_solve_leaves_its_jobs_to_the_other_after_the_lease(pg_url, tmp_path):
     a = ServerProcess(pg_url, tmp_path, "a")
     b = ServerProcess(pg_url, tmp_path, "b")
@@ -159,7 +182,8 @@ def test_a_server_killed_mid_solve_leaves_its_jobs_to_the_other_after_the_lease(
         for job_id in queued:
             job = b.client.get_job(job_id)
             assert job.state == JobState.SUCCEEDED and job.result.objective_value == pytest.approx(23.0)
-            assert any("taken over by server" in why for _, _, why in job.history)
+            # b took them: at once, as a server with free workers, or at the latest after a's lease
+            assert any("taken over by server" in why or "moved to server" in why for _, _, why in job.history)
             assert _ran_once(b.client, job_id)
     finally:
         a.stop()
