@@ -42,6 +42,21 @@ log = logging.getLogger("lepton_alloc.auth")
 
 Verifier = Callable[[str], Identity | None]
 
+# a method handler's four kinds of behaviour, and how grpc builds a handler of each
+_KINDS = (("unary_unary", grpc.unary_unary_rpc_method_handler), ("unary_stream", grpc.unary_stream_rpc_method_handler),
+          ("stream_unary", grpc.stream_unary_rpc_method_handler), ("stream_stream", grpc.stream_stream_rpc_method_handler))
+
+
+def rewrapped(handler: Any, wrap: Callable[[str, Any], Any], request_deserializer: Any) -> Any:
+    """The server interceptors' one way to change a method handler: its behaviour replaced by
+    ``wrap(kind, behaviour)`` (kind: "unary_unary", "unary_stream", ...), its requests read by
+    ``request_deserializer``, its response serializer kept."""
+    for kind, make in _KINDS:
+        behaviour = getattr(handler, kind)
+        if behaviour is not None:
+            return make(wrap(kind, behaviour), request_deserializer, handler.response_serializer)
+    return handler
+
 
 def identity_of(context: Any) -> Identity:
     """The identity the interceptor established for this call (LOCAL when no interceptor is
@@ -104,19 +119,7 @@ class AuthInterceptor(grpc.ServerInterceptor):
 
             return run
 
-        if handler.unary_unary is not None:
-            return grpc.unary_unary_rpc_method_handler(guarded(handler.unary_unary), handler.request_deserializer,
-                                                       handler.response_serializer)
-        if handler.unary_stream is not None:
-            return grpc.unary_stream_rpc_method_handler(guarded(handler.unary_stream), handler.request_deserializer,
-                                                        handler.response_serializer)
-        if handler.stream_unary is not None:
-            return grpc.stream_unary_rpc_method_handler(guarded(handler.stream_unary), handler.request_deserializer,
-                                                        handler.response_serializer)
-        if handler.stream_stream is not None:
-            return grpc.stream_stream_rpc_method_handler(guarded(handler.stream_stream), handler.request_deserializer,
-                                                         handler.response_serializer)
-        return handler
+        return rewrapped(handler, lambda _kind, behaviour: guarded(behaviour), handler.request_deserializer)
 
     def _authenticate(self, method: str, context: Any) -> Identity:
         """The caller's identity, or the call is aborted with UNAUTHENTICATED."""

@@ -178,6 +178,7 @@ class JobManager(SweepJobs):
                 if failed:
                     log.warning("failed %d job(s) of a stopped server: %s", len(failed), ", ".join(failed))
                 for job in taken:
+                    log.info("took over queued job %s of a stopped server", job.job_id)
                     self._adopt(job)
                 self.heartbeat_error = ""
             except Exception as exc:  # noqa: BLE001 - the store may be down; health reports it
@@ -234,23 +235,17 @@ class JobManager(SweepJobs):
             log.warning("could not take waiting jobs: %s", exc)
 
     def _adopt(self, job: JobRecord) -> None:
-        """Run a queued solve taken over from a stopped server, as it was asked for."""
+        """Run a queued solve taken from another server (stopped, or busy), as it was asked for."""
         try:
-            scenario = parse_scenario(json.loads(job.scenario_json))
             opts = json.loads(job.options_json)
-            time_limit = float(min(opts["time_limit_seconds"], self.max_time_limit))
-            columns = entry_columns(scenario)
-            task = SolveTask(job.job_id, scenario, time_limit, float(opts["mip_rel_gap"]), 0.0,
-                             retire_after=columns >= RETIRE_AFTER_COLUMNS)
+            rt = self._solve_runtime(job.job_id, parse_scenario(json.loads(job.scenario_json)),
+                                     float(min(opts["time_limit_seconds"], self.max_time_limit)),
+                                     float(opts["mip_rel_gap"]), job.tenant)
         except Exception as exc:  # noqa: BLE001
             self._finish(job.job_id, JobState.FAILED, error=f"could not take the job over: {exc}")
             return
-        log.info("took over queued job %s of a stopped server", job.job_id)
         with self._lock:
-            self._runtime[job.job_id] = _Runtime(job.job_id, task, self._hard_limit(1.5 * time_limit, columns),
-                                                 tenant=job.tenant)
-            self._pending.append(job.job_id)
-            self._wake.notify_all()
+            self._enqueue(rt)
 
     def drain(self, grace: float) -> None:
         """Stop accepting work; let running jobs finish within ``grace``, then cancel the rest."""
@@ -279,11 +274,28 @@ class JobManager(SweepJobs):
         return self._draining
 
     def queue_depth(self) -> int:
+        """Jobs and parts waiting for a worker."""
         return len(self._pending)
 
-    @property
-    def _waiting(self) -> int:  # jobs and parts waiting for a worker
-        return len(self._pending)
+    def _enqueue(self, rt: _Runtime) -> None:
+        """Queue a job or a part for the dispatchers (the caller holds the lock)."""
+        self._runtime[rt.job_id] = rt
+        self._pending.append(rt.job_id)
+        self._wake.notify_all()
+        self._count_waiting()
+
+    def _count_waiting(self) -> None:
+        if self.metrics:
+            self.metrics.queue_depth.set(len(self._pending))
+
+    def _solve_runtime(self, job_id: str, scenario: Scenario, time_limit: float, gap: float, tenant: str,
+                       debug_ignore_cancel_seconds: float = 0.0) -> _Runtime:
+        """A solve job's task and limits, for a job accepted here or taken from another server."""
+        columns = entry_columns(scenario)  # model size, for the hard limit
+        task = SolveTask(job_id, scenario, time_limit, gap, debug_ignore_cancel_seconds,
+                         retire_after=columns >= RETIRE_AFTER_COLUMNS)
+        # the solve, then at most half its time again explaining an infeasible scenario
+        return _Runtime(job_id, task, self._hard_limit(1.5 * time_limit, columns), tenant=tenant)
 
     def _admit(self, tenant: str) -> None:
         """Refuse new work (QueueFull) when the queue or the tenant's share of it is full; under
@@ -323,7 +335,8 @@ class JobManager(SweepJobs):
             "time_limit_seconds": options.time_limit_seconds, "mip_rel_gap": options.mip_rel_gap},
             "scenario_name": scenario_name, "scenario_revision": scenario_revision}, sort_keys=True)
         request_hash = hashlib.sha256(body.encode()).hexdigest()
-        columns = entry_columns(scenario)  # model size, for the hard limit: computed outside the lock
+        # the task outside the lock (model size); queued only if the job is new
+        rt = self._solve_runtime(uuid.uuid4().hex, scenario, time_limit, gap, tenant, options.debug_ignore_cancel_seconds)
         with self._lock:
             if self._draining:
                 raise Draining("the server is shutting down and accepts no new solves")
@@ -336,20 +349,11 @@ class JobManager(SweepJobs):
                         scenario_revision, scenario_json, opts, who, tenant))
                     return job, created
             self._admit(tenant)
-            job_id = uuid.uuid4().hex
             job, created = self.store.create_job(self._record(
-                job_id, request_id, request_hash, scenario, scenario_name, scenario_revision,
+                rt.job_id, request_id, request_hash, scenario, scenario_name, scenario_revision,
                 scenario_json, opts, who, tenant), lease_seconds=self.lease_seconds)
             if created:
-                task = SolveTask(job.job_id, scenario, time_limit, gap, options.debug_ignore_cancel_seconds,
-                                 retire_after=columns >= RETIRE_AFTER_COLUMNS)
-                # the solve, then at most half its time again explaining an infeasible scenario
-                hard_limit = self._hard_limit(1.5 * time_limit, columns)
-                self._runtime[job.job_id] = _Runtime(job.job_id, task, hard_limit, tenant=tenant)
-                self._pending.append(job.job_id)
-                self._wake.notify_all()
-                if self.metrics:
-                    self.metrics.queue_depth.set(self._waiting)
+                self._enqueue(rt)
         return job, created
 
     def _record(self, job_id: str, request_id: str, request_hash: str, sc: Scenario, name: str, revision: int,
@@ -401,8 +405,7 @@ class JobManager(SweepJobs):
             rt.cancel.set()
             if job_id in self._pending:
                 self._pending.remove(job_id)
-                if self.metrics:
-                    self.metrics.queue_depth.set(self._waiting)
+                self._count_waiting()
                 return "waiting"
         return "running"
 
@@ -515,8 +518,7 @@ class JobManager(SweepJobs):
                 del self._pending[i]
                 if rt.tenant:
                     self._running_by_tenant[rt.tenant] += 1
-                if self.metrics:
-                    self.metrics.queue_depth.set(self._waiting)
+                self._count_waiting()
                 return rt
             i += 1
         return None
@@ -634,9 +636,7 @@ class JobManager(SweepJobs):
             if refuse_when_draining and self._draining:
                 raise Draining("the server is shutting down and accepts no new work")
             for rt in runtimes:
-                self._runtime[rt.job_id] = rt
-                self._pending.append(rt.job_id)
-            self._wake.notify_all()
+                self._enqueue(rt)
         return runtimes
 
     @staticmethod

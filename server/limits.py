@@ -37,7 +37,7 @@ from grpc_status import rpc_status
 
 from lepton_alloc.models.scenario import FieldViolation
 
-from .auth import LOCAL, identity_of
+from .auth import LOCAL, identity_of, rewrapped
 
 MiB = 1024 * 1024
 SERVICE_PREFIX = "/lepton.allocation.v1.AllocationService/"
@@ -404,41 +404,31 @@ class RequestGuard(grpc.ServerInterceptor):  # type: ignore[misc]
             finally:
                 release()
 
-        if handler.unary_unary is not None:
-            inner_uu = handler.unary_unary
-
-            def unary_unary(request: Any, context: Any) -> Any:
-                request = request_of(request, context)
-                with slot(context):
-                    return inner_uu(request, context)
-
-            return grpc.unary_unary_rpc_method_handler(unary_unary, _raw, handler.response_serializer)
-        if handler.unary_stream is not None:
-            inner_us = handler.unary_stream
-
-            def unary_stream(request: Any, context: Any) -> Iterator[Any]:
-                request = request_of(request, context)
-                with slot(context):
-                    yield from inner_us(request, context)
-
-            return grpc.unary_stream_rpc_method_handler(unary_stream, _raw, handler.response_serializer)
-        if handler.stream_unary is not None:
-            inner_su = handler.stream_unary
-
-            def stream_unary(requests: Iterator[Any], context: Any) -> Any:
-                with slot(context):
-                    return inner_su(requests_of(requests, context), context)
-
-            return grpc.stream_unary_rpc_method_handler(stream_unary, _raw, handler.response_serializer)
-        if handler.stream_stream is not None:
-            inner_ss = handler.stream_stream
+        def wrap(kind: str, inner: Any) -> Any:
+            if kind == "unary_unary":
+                def unary_unary(request: Any, context: Any) -> Any:
+                    request = request_of(request, context)
+                    with slot(context):
+                        return inner(request, context)
+                return unary_unary
+            if kind == "unary_stream":
+                def unary_stream(request: Any, context: Any) -> Iterator[Any]:
+                    request = request_of(request, context)
+                    with slot(context):
+                        yield from inner(request, context)
+                return unary_stream
+            if kind == "stream_unary":
+                def stream_unary(requests: Iterator[Any], context: Any) -> Any:
+                    with slot(context):
+                        return inner(requests_of(requests, context), context)
+                return stream_unary
 
             def stream_stream(requests: Iterator[Any], context: Any) -> Iterator[Any]:
                 with slot(context):
-                    yield from inner_ss(requests_of(requests, context), context)
+                    yield from inner(requests_of(requests, context), context)
+            return stream_stream
 
-            return grpc.stream_stream_rpc_method_handler(stream_stream, _raw, handler.response_serializer)
-        return handler
+        return rewrapped(handler, wrap, _raw)  # requests arrive raw: request_of parses them
 
     def _parser(self, deserializer: Callable[[bytes], Any] | None) -> Callable[[Any], Any]:
         limit = self.limits.max_request_bytes

@@ -108,3 +108,22 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """A fresh database of each kind: the test runs once on SQLite and once on PostgreSQL."""
     with fresh_database(request.param, tmp_path) as url:
         yield url
+
+
+def legacy_sqlite(path: Path, version: int, *rows: str) -> None:
+    """A SQLite file as an earlier release wrote it: schema ``version`` (its upgrade steps applied
+    in order), then ``rows`` (INSERT statements) — for the tests of upgrading in place."""
+    import sqlite3
+
+    from lepton_alloc.server.store import _UPGRADES
+
+    raw = sqlite3.connect(path)
+    raw.execute("CREATE TABLE schema_version (version INTEGER PRIMARY KEY, applied_at REAL NOT NULL)")
+    for v in range(1, version + 1):
+        for sql in _UPGRADES[v]:
+            raw.execute(sql)
+        raw.execute("INSERT INTO schema_version VALUES (?, 0)", (v,))
+    for sql in rows:
+        raw.execute(sql)
+    raw.commit()
+    raw.close()

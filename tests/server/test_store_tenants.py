@@ -4,7 +4,6 @@ on SQLite and PostgreSQL (real databases; tests/server/conftest.py makes them)."
 from __future__ import annotations
 
 import base64
-import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -17,9 +16,10 @@ from lepton_alloc.server.store import (
     JobRecord,
     NotFound,
     StoreUnavailable,
-    _UPGRADES,
     open_store,
 )
+
+from .conftest import legacy_sqlite
 
 
 @pytest.fixture
@@ -161,17 +161,10 @@ def test_crafted_page_tokens_are_value_errors(store, raw):
 
 def test_a_version_2_sqlite_file_is_upgraded_keeping_its_data(tmp_path):
     path = tmp_path / "v2.db"
-    raw = sqlite3.connect(path)
-    raw.execute("CREATE TABLE schema_version (version INTEGER PRIMARY KEY, applied_at REAL NOT NULL)")
-    for version in (1, 2):
-        for sql in _UPGRADES[version]:
-            raw.execute(sql)
-        raw.execute("INSERT INTO schema_version VALUES (?, 0)", (version,))
-    raw.execute("INSERT INTO scenarios (name, revision, scenario_json, sha256, created_at) VALUES ('old', 1, '{}', 'h', 1)")
-    raw.execute("INSERT INTO jobs (job_id, state, request_id, created_at) VALUES ('j-old', 'SUCCEEDED', 'r-old', 1)")
-    raw.execute("INSERT INTO audit (at, who, job_id, status) VALUES (1, 'someone', 'j-old', 'optimal')")
-    raw.commit()
-    raw.close()
+    legacy_sqlite(path, 2,
+                  "INSERT INTO scenarios (name, revision, scenario_json, sha256, created_at) VALUES ('old', 1, '{}', 'h', 1)",
+                  "INSERT INTO jobs (job_id, state, request_id, created_at) VALUES ('j-old', 'SUCCEEDED', 'r-old', 1)",
+                  "INSERT INTO audit (at, who, job_id, status) VALUES (1, 'someone', 'j-old', 'optimal')")
     s = open_store(str(path))
     try:
         assert s.schema_version == SCHEMA_VERSION

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 import threading
 import time
 from pathlib import Path
@@ -144,17 +143,12 @@ def test_cancel_stops_a_running_sweep_keeps_its_answers_and_the_server_serves(cl
 
 def test_a_version_1_database_is_upgraded_and_keeps_its_jobs(tmp_path: Path) -> None:
     """A database written before sweeps existed (schema 1) opens with its jobs intact."""
-    from lepton_alloc.server.store import _UPGRADES, SCHEMA_VERSION, JobRecord, open_store
+    from lepton_alloc.server.store import SCHEMA_VERSION, JobRecord, open_store
+
+    from .conftest import legacy_sqlite
 
     db = tmp_path / "v1.db"
-    raw = sqlite3.connect(db)
-    raw.execute("CREATE TABLE schema_version (version INTEGER PRIMARY KEY, applied_at REAL NOT NULL)")
-    for statement in _UPGRADES[1]:
-        raw.execute(statement)
-    raw.execute("INSERT INTO schema_version VALUES (1, 0)")
-    raw.execute("INSERT INTO jobs (job_id, state, created_at, result_json) VALUES ('old', 'SUCCEEDED', 1.0, '{}')")
-    raw.commit()
-    raw.close()
+    legacy_sqlite(db, 1, "INSERT INTO jobs (job_id, state, created_at, result_json) VALUES ('old', 'SUCCEEDED', 1.0, '{}')")
     store = open_store(str(db))
     try:
         assert store.schema_version == SCHEMA_VERSION
