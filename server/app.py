@@ -4,7 +4,6 @@ reflection, metrics, graceful shutdown."""
 from __future__ import annotations
 
 import gc
-import ipaddress
 import json
 import logging
 import signal
@@ -23,7 +22,7 @@ from grpc_reflection.v1alpha import reflection
 from lepton_alloc.proto.lepton.allocation.v1 import allocation_service_pb2 as svc
 from lepton_alloc.proto.lepton.allocation.v1 import allocation_service_pb2_grpc as svc_grpc
 
-from .auth import AuthInterceptor, Identity
+from .auth import AuthInterceptor, Identity, host_is_loopback
 from .config import ServerConfig
 from .jobs import JobManager
 from .limits import Limits, RequestGuard
@@ -98,16 +97,7 @@ def is_loopback_address(address: str) -> bool:
     if address.startswith(("unix:", "unix-abstract:")):
         return True
     host = address.rsplit(":", 1)[0] if address.count(":") == 1 or address.startswith("[") else address
-    host = host.strip("[]")
-    if host.lower() == "localhost":
-        return True
-    try:
-        ip = ipaddress.ip_address(host)
-    except ValueError:
-        return False  # another host name, or "" (every interface)
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        return ip.ipv4_mapped.is_loopback
-    return ip.is_loopback
+    return host_is_loopback(host.strip("[]"))
 
 
 def _pem(path: str, what: str, marker: bytes) -> bytes:
