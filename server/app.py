@@ -22,7 +22,7 @@ from grpc_reflection.v1alpha import reflection
 from lepton_alloc.proto.lepton.allocation.v1 import allocation_service_pb2 as svc
 from lepton_alloc.proto.lepton.allocation.v1 import allocation_service_pb2_grpc as svc_grpc
 
-from .auth import AuthInterceptor, Identity, host_is_loopback
+from .auth import AuthInterceptor, Identity, ip_is_loopback
 from .config import ServerConfig
 from .jobs import JobManager
 from .limits import Limits, RequestGuard
@@ -97,7 +97,8 @@ def is_loopback_address(address: str) -> bool:
     if address.startswith(("unix:", "unix-abstract:")):
         return True
     host = address.rsplit(":", 1)[0] if address.count(":") == 1 or address.startswith("[") else address
-    return host_is_loopback(host.strip("[]"))
+    host = host.strip("[]")
+    return host.lower() == "localhost" or ip_is_loopback(host)
 
 
 def _pem(path: str, what: str, marker: bytes) -> bytes:

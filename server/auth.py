@@ -76,14 +76,12 @@ def peer_is_loopback(peer: str) -> bool:
     if scheme not in ("ipv4", "ipv6"):
         return False
     host = rest.rsplit(":", 1)[0] if scheme == "ipv4" else rest.rsplit("]", 1)[0].lstrip("[")
-    return host_is_loopback(host.split("%", 1)[0])  # an IPv6 zone id (fe80::1%eth0) is not part of it
+    return ip_is_loopback(host.split("%", 1)[0])  # an IPv6 zone id (fe80::1%eth0) is not part of it
 
 
-def host_is_loopback(host: str) -> bool:
-    """Whether a host (``localhost``, an IPv4 or IPv6 literal, IPv4-mapped included) is this
-    machine's loopback; any other name, or "" (every interface), is not."""
-    if host.lower() == "localhost":
-        return True
+def ip_is_loopback(host: str) -> bool:
+    """Whether an IPv4 or IPv6 literal (IPv4-mapped included) is this machine's loopback; a name,
+    or "" (every interface), is not."""
     try:
         ip = ipaddress.ip_address(host)
     except ValueError:
