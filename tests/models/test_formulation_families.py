@@ -47,7 +47,8 @@ def _terms(row: Row) -> dict[int, float]:
 def test_the_rows_are_exactly_the_families_that_apply(rows: dict[str, Row]) -> None:
     assert list(rows) == [
         "one_decision[A]", "one_decision[B]",
-        "invest_link[A,2030]", "invest_link[A,2031]", "invest_link[A,2032]",
+        "invest_link[A,2030,1]", "invest_link[A,2030,2]", "invest_link[A,2031,1]", "invest_link[A,2031,2]",
+        "invest_link[A,2032,1]", "invest_link[A,2032,2]",
         "budget_cumulative[2030]", "budget_cumulative[2031]", "budget_cumulative[2032]",
         "net_hires[2030]", "net_hires[2031]", "net_hires[2032]",
         "region_budget_share[EU]",
@@ -73,8 +74,33 @@ def test_region_budget_share_weights_total_spend(rows: dict[str, Row]) -> None: 
     assert rows["region_budget_share[EU]"].ub == 0.0
 
 
-def test_invest_link_caps_investment_by_the_last_up_to_while_active(rows: dict[str, Row]) -> None:  # §2.3
-    assert _terms(rows["invest_link[A,2031]"]) == {6: 1.0, 7: 1.0, 0: -3.0, 1: -3.0}
+def test_invest_link_caps_each_segment_by_its_width_while_active(rows: dict[str, Row]) -> None:  # §2.3, §6.4
+    # y[A,2031,j] <= w_j · active[A,2031]: widths 1 and 2; their sum is the page's row (up_to_last 3)
+    assert _terms(rows["invest_link[A,2031,1]"]) == {6: 1.0, 0: -1.0, 1: -1.0}
+    assert _terms(rows["invest_link[A,2031,2]"]) == {7: 1.0, 0: -2.0, 1: -2.0}
+
+
+def test_invest_link_per_segment_tightens_the_lp_without_moving_the_optimum() -> None:  # §2.3, §6.4
+    """One market, one year, discount 0: entering costs 4 and earns 5 (100 × 0.1 × 0.5), the
+    segments return 2 on the first unit and 1.5 on the next two, and the budget is 2, so no plan
+    can enter: the optimum is 0. The LP relaxation enters a fraction a. With the page's single row
+    (y1 + y2 <= 3a) it buys y1 = 3a at the best rate: 4a + 3a = 2, value a + 3a = 8/7. Segment by
+    segment (y1 <= a, y2 <= 2a) a fraction earns only its share of the whole market's 3 (1 from
+    entering, 1 + 1 from investing) for its share of the whole spend 7: 2 × 3/7 = 6/7."""
+    from lepton_alloc.models import build_model, solve_model
+    from lepton_alloc.models.heuristic import lp_relaxation
+    from lepton_alloc.models.rowset import RowSet
+
+    raw = {"start_year": 2030, "horizon_years": 1, "budget": {"limit": 2.0},
+           "markets": [{"id": "A", "market_size": 100.0,
+                        "growth_investment": {"segments": [{"up_to": 1.0, "return_rate": 2.0},
+                                                           {"up_to": 3.0, "return_rate": 1.5}]},
+                        "options": [{"mode": "build", "initial_share": 0.1, "margin": 0.5, "entry_cost": 4.0}]}]}
+    am = build_model(parse_scenario(raw))
+    lp = lp_relaxation(am, RowSet.of_model(am), 10.0)
+    assert lp is not None and lp[2] == pytest.approx(6.0 / 7.0)
+    out = solve_model(am, head_start=False)
+    assert out.objective_value == pytest.approx(0.0, abs=1e-9)
 
 
 def test_growth_investment_npv_is_discounted_net_return() -> None:  # §2.6 with §2.3
