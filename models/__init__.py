@@ -63,7 +63,7 @@ def solve_scenario(
 
     started = time.perf_counter()
     sc = scenario if isinstance(scenario, Scenario) else parse_scenario(scenario)
-    am = build_model(sc)
+    am = build_model(sc, pyomo=False)  # solve_model makes the Pyomo model unless the model is huge
     out = solve_model(am, time_limit=time_limit, mip_rel_gap=mip_rel_gap, threads=threads,
                       on_progress=on_progress, should_stop=should_stop)
     # why an infeasible scenario is infeasible: at most half the solve's time limit, 30 s at most

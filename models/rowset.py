@@ -34,8 +34,11 @@ class RowSet:
     @classmethod
     def of_model(cls, am: AllocationModel) -> RowSet:
         """The rows of a built model with its limits as they stand now: a limit row's bound is
-        its mutable Param ``limit[name]``, which a sweep may have moved since the model was built."""
+        its mutable Param ``limit[name]``, which a sweep may have moved since the model was built
+        (a model not yet made in Pyomo has its formulation's limits)."""
         rows = cls(am.rows)
+        if not am.materialised:
+            return rows
         limit = am.model.limit
         for k, row in enumerate(am.rows):
             if row.limit:

@@ -115,6 +115,8 @@ def solve_model(
     HiGHS options over the ones chosen here (:func:`_solve_options`), for measurements.
     """
     sc = am.scenario
+    if not is_huge(am):  # HiGHS's search needs the Pyomo model; made now, as part of the build, not of the solve
+        am.materialise()
     time_limit = sc.solver.time_limit_seconds if time_limit is None else time_limit
     mip_rel_gap = sc.solver.mip_rel_gap if mip_rel_gap is None else mip_rel_gap
     callbacks = _Callbacks(on_progress, should_stop, progress_interval)
