@@ -572,14 +572,18 @@ def _restricted_mips(am: AllocationModel, rows: RowSet, plan: HeadStart, x_lp: n
     sub = _SubMip(am, rows, clock.should_stop)
 
     def attempt(name: str, free_x: np.ndarray, limit: float) -> None:
-        nonlocal plan
-        found = sub.solve(_free_mask(am, free_x), plan.values, limit, enough)
-        if found is not None and found[1] > plan.objective + 1e-9 * max(1.0, abs(plan.objective)):
-            plan = HeadStart(found[0], found[1], clock.elapsed(), plan.lp_bound,
-                             [*plan.steps, (f"sub-MIP on {name} ({int(free_x.sum())} of {nx} columns)", found[1],
-                                            clock.elapsed())])
-            if on_plan is not None:
-                on_plan(plan)
+        step = f"sub-MIP on {name} ({int(free_x.sum())} of {nx} columns)"
+
+        def better(found: tuple[np.ndarray, float] | None) -> None:
+            nonlocal plan
+            if found is not None and found[1] > plan.objective + 1e-9 * max(1.0, abs(plan.objective)):
+                steps = [s for s in plan.steps if s[0] != step]  # one entry per sub-MIP: its best plan so far
+                plan = HeadStart(found[0], found[1], clock.elapsed(), plan.lp_bound,
+                                 [*steps, (step, found[1], clock.elapsed())])
+                if on_plan is not None:
+                    on_plan(plan)
+
+        better(sub.solve(_free_mask(am, free_x), plan.values, limit, enough, on_found=better))
 
     attempt("the columns the LP uses", (x_lp[:nx] > LP_POSITIVE) | chosen, clock.left() * RESTRICTED_FIRST_SHARE)
     markets = (lp_mass > LP_POSITIVE) | in_plan
@@ -612,9 +616,12 @@ class _SubMip:
         self.is_integer[integers] = True
 
     def solve(self, free: np.ndarray, start: np.ndarray, time_limit: float,
-              enough: Callable[[float], bool] | None = None) -> tuple[np.ndarray, float] | None:
+              enough: Callable[[float], bool] | None = None,
+              on_found: Callable[[tuple[np.ndarray, float]], None] | None = None) -> tuple[np.ndarray, float] | None:
         """``free``: a boolean mask over the variables; the others are held at ``start``.
-        ``enough``: stop once the whole plan's objective satisfies it (within the solve's gap)."""
+        ``enough``: stop once the whole plan's objective satisfies it (within the solve's gap).
+        ``on_found``: hears of each better plan HiGHS finds on the way, as a checked plan of the
+        whole model (a long sub-MIP would otherwise show nothing until it ends)."""
         import highspy
 
         if time_limit < MIN_SUB_MIP_SECONDS or not np.any(free):
@@ -652,6 +659,17 @@ class _SubMip:
                 if np.isfinite(incumbent) and enough(float(incumbent) + held_objective):
                     e.interrupt()
             h.cbMipInterrupt.subscribe(proven)
+        if on_found is not None:
+            def improving(e: Any) -> None:
+                sol = np.asarray(e.data_out.mip_solution, dtype=float)
+                if sol.size == cols.size:
+                    w = start.copy()
+                    w[cols] = sol
+                    w[self.is_integer] = np.round(w[self.is_integer])
+                    found = _checked_plan(self.am, rows, w)
+                    if found is not None:
+                        on_found(found)
+            h.cbMipImprovingSolution.subscribe(improving)
         with offered_start(h, start[cols]):  # a full vector of the sub-model (see .highs_start)
             h.run()
         if int(h.getInfo().primal_solution_status) != 2:

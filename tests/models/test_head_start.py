@@ -245,3 +245,26 @@ def test_the_best_plan_of_the_progress_stream_never_goes_down(markets: int) -> N
     for e in events:  # every reported gap is the gap of the reported plan against the reported bound
         if e.objective is not None and e.best_bound is not None and e.gap is not None:
             assert e.gap == pytest.approx((e.best_bound - e.objective) / abs(e.objective), rel=1e-6, abs=1e-9)
+
+
+def test_a_sub_mip_reports_each_better_plan_as_it_goes_each_a_checked_plan_of_the_whole_model() -> None:
+    """A long sub-MIP (the first one of a huge model may run half its time limit) tells of its
+    better plans while it runs: each one passes the independent checker with the objective it
+    states, they only go up, and the plan it returns is no worse than the last one it told of."""
+    from lepton_alloc.models.heuristic import _free_mask, _SubMip
+
+    raw = generate_scenario(60, 8, 4, time_limit=20)
+    am = build_model(parse_scenario(raw))
+    rows = RowSet.of_model(am)
+    start = head_start(am, 5.0, sub_mips=False)
+    assert start is not None
+    found: list[tuple[np.ndarray, float]] = []
+    final = _SubMip(am, rows, None).solve(_free_mask(am, np.ones(am.layout.n_x, dtype=bool)), start.values, 10.0,
+                                          on_found=found.append)
+    assert found and final is not None
+    objectives = [objective for _values, objective in found]
+    assert all(b >= a - 1e-9 * max(1.0, abs(a)) for a, b in zip(objectives, objectives[1:]))
+    assert final[1] >= objectives[-1] - 1e-9 * max(1.0, abs(objectives[-1]))
+    for values, objective in found:
+        assert plan_objective(am, values) == pytest.approx(objective, rel=1e-9)
+        assert check_plan(raw, _plan_result(raw, values, objective)) == []
