@@ -354,16 +354,16 @@ def _must_enter_rows(data: ModelData) -> list[Row]:
 # anyway), so the optimum is the same; the LP relaxation is tighter: with the page's row alone a
 # market entered to a fraction a may put all of a · up_to_last into its best-returning segment,
 # earning more per unit than the whole market could. Measured on generated scenarios with growth
-# investment on every market, the LP relaxation's bound was about 1 % above the optimum at 200,
-# 500 and 5,000 markets from this alone (bench/results/invest_link.md).
+# investment on every market, the LP bound falls by 0.37 % at 200 markets, 0.88 % at 500 and
+# 0.86 % at 2,000 (bench/results/invest_link.md).
 def _invest_link_rows(data: ModelData) -> list[Row]:
     lay, years = data.layout, data.years
     rows = []
     for p in np.lexsort((lay.y_segment, lay.y_year, lay.y_market)).tolist() if lay.y_market.size else []:
         i, t, j = int(lay.y_market[p]), int(lay.y_year[p]), int(lay.y_segment[p])
         rows.append(data.row("invest_link", (data.scenario.markets[i].id, years[t], j + 1),
-                             [(np.array([lay.y_offset + p]), np.array([1.0])),
-                              data.active_terms(i, t, -float(lay.y_width[p]))], None, 0.0))
+                             [_ones(np.array([p]), lay.y_offset), data.active_terms(i, t, -float(lay.y_width[p]))],
+                             None, 0.0))
     return rows
 
 
@@ -855,16 +855,13 @@ def update_model(built: AllocationModel, scenario: Scenario) -> bool:
         new = formulate(scenario)
         if not same_structure(built.formulation, new):
             return False
-        if not built.materialised:  # nothing made from the old formulation yet
-            built.formulation = new
-            built.build_seconds = time.perf_counter() - started
-            return True
-        _push_limits(built, new)
-        _push_variable_bounds(built, new)
-        _push_rows(built, new)
-        if not _same_vector(built.formulation.terms.objective, new.terms.objective) \
-                or built.objective_constant != new.terms.objective_constant:
-            built.model.objective.expr = _objective_expression(built.variables, new.terms)
+        if built.materialised:  # else nothing was made from the old formulation: swapping it is all
+            _push_limits(built, new)
+            _push_variable_bounds(built, new)
+            _push_rows(built, new)
+            if not _same_vector(built.formulation.terms.objective, new.terms.objective) \
+                    or built.objective_constant != new.terms.objective_constant:
+                built.model.objective.expr = _objective_expression(built.variables, new.terms)
         built.formulation = new
     built.build_seconds = time.perf_counter() - started
     return True

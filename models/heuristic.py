@@ -659,25 +659,24 @@ class _SubMip:
                 if np.isfinite(incumbent) and enough(float(incumbent) + held_objective):
                     e.interrupt()
             h.cbMipInterrupt.subscribe(proven)
+
+        def whole(sub_values: Any) -> tuple[np.ndarray, float] | None:
+            """The checked plan of the whole model: ``start`` with the sub-model's values put in."""
+            w = start.copy()
+            w[cols] = np.asarray(sub_values, dtype=float)
+            w[self.is_integer] = np.round(w[self.is_integer])
+            return _checked_plan(self.am, rows, w)
+
         if on_found is not None:
             def improving(e: Any) -> None:
-                sol = np.asarray(e.data_out.mip_solution, dtype=float)
-                if sol.size == cols.size:
-                    w = start.copy()
-                    w[cols] = sol
-                    w[self.is_integer] = np.round(w[self.is_integer])
-                    found = _checked_plan(self.am, rows, w)
-                    if found is not None:
-                        on_found(found)
+                if len(e.data_out.mip_solution) == cols.size and (found := whole(e.data_out.mip_solution)) is not None:
+                    on_found(found)
             h.cbMipImprovingSolution.subscribe(improving)
         with offered_start(h, start[cols]):  # a full vector of the sub-model (see .highs_start)
             h.run()
         if int(h.getInfo().primal_solution_status) != 2:
             return None
-        w = start.copy()
-        w[cols] = np.asarray(h.getSolution().col_value, dtype=float)
-        w[self.is_integer] = np.round(w[self.is_integer])
-        return _checked_plan(self.am, rows, w)
+        return whole(h.getSolution().col_value)
 
 
 # ----------------------------------------------------------------------------- fix-and-optimize

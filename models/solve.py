@@ -124,7 +124,8 @@ def solve_model(
     HiGHS options over the ones chosen here (:func:`_solve_options`), for measurements.
     """
     sc = am.scenario
-    if not is_huge(am):  # HiGHS's search needs the Pyomo model; made now, as part of the build, not of the solve
+    huge = is_huge(am)
+    if not huge:  # HiGHS's search needs the Pyomo model; made now, as part of the build, not of the solve
         am.materialise()
     time_limit = sc.solver.time_limit_seconds if time_limit is None else time_limit
     mip_rel_gap = sc.solver.mip_rel_gap if mip_rel_gap is None else mip_rel_gap
@@ -132,7 +133,7 @@ def solve_model(
     head = None
     if start is None and head_start is not False and am.integer_count > 0:
         head = _run_head_start(am, time_limit, callbacks, should_stop, mip_rel_gap)
-        if is_huge(am):
+        if huge:
             return _finite_or_refused(_outcome_of_huge(head, callbacks.stopped, time.perf_counter() - callbacks.started,
                                                        mip_rel_gap))
         if head is not None:

@@ -578,7 +578,7 @@ class WarmSolver:
 
         if self.warm and self.am is not None and self.am.update(sc):
             return self.am, True
-        self.am, self.values = build_model(sc), None
+        self.am, self.values = build_model(sc, pyomo=False), None  # made by solve_model unless the model is huge
         return self.am, False
 
     def solve_variant(self, base: Scenario, spec: SweepSpec, variant: Variant,

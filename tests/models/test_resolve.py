@@ -170,3 +170,19 @@ def test_resolve_without_a_model_builds_one() -> None:
     scenario = parse_scenario(_base("generated"))
     am, out = resolve(None, scenario, mip_rel_gap=0.0)
     assert am.scenario is scenario and out.status == "optimal"
+
+
+@pytest.mark.parametrize("kind", ["budget_limit", "discount_rate"])
+def test_a_model_not_yet_made_in_pyomo_is_updated_by_swapping_its_formulation(kind: str) -> None:
+    """build_model(pyomo=False) then update(): no Pyomo model is made, the rows read the new
+    scenario (limits included), and the solve after it equals a fresh build's."""
+    from lepton_alloc.models.rowset import RowSet
+
+    raw = _base("generated")
+    changed = _edited(raw, EDITS[kind])
+    am = build_model(parse_scenario(raw), pyomo=False)
+    assert am.update(parse_scenario(changed)) and not am.materialised
+    fresh, expected = _fresh(changed, True)
+    assert RowSet.of_model(am).ub.tolist() == RowSet.of_model(fresh).ub.tolist()
+    out = solve_model(am, mip_rel_gap=0.0)
+    assert out.objective_value == pytest.approx(expected.objective_value, rel=1e-9)
