@@ -60,6 +60,7 @@ MIN_SUB_MIP_SECONDS = 0.05
 SUB_MIP_MAX_COLUMNS = 3_000  # a sub-MIP over every column of the LP's markets only up to this size
 BLOCK_COLUMNS = 600  # entry columns freed per fix-and-optimize block
 BLOCK_SECONDS = 2.0  # time limit of one block's sub-MIP
+FILTER_CHUNK = 2_000  # columns of a greedy pass tested at once by _Search.may_fit
 MIN_BLOCK_SECONDS = 0.2  # a block is not started with less time left
 
 
@@ -91,6 +92,8 @@ class _Search:
                            np.abs(np.where(np.isfinite(self.lb), self.lb, 0.0)))
         self.tol = 1e-9 * np.maximum(1.0, bound)
         self.col_lb, self.col_ub, _ = column_bounds(am)
+        # rows without a negative coefficient: entering markets only fills them (see may_fit)
+        self.monotone = np.bincount(rows.row_of, weights=rows.coef < 0, minlength=len(rows)) == 0
         self.market = am.columns.market
         self.v = np.zeros(lay.size)
         self.act = np.zeros(len(rows))
@@ -116,6 +119,19 @@ class _Search:
         new = self.act[r] + d
         return not (np.any((new > self.ub[r] + self.tol[r]) & (d > 0))
                     or np.any((new < self.lb[r] - self.tol[r]) & (d < 0)))
+
+    def may_fit(self, cols: np.ndarray) -> np.ndarray:
+        """Per column, False if entering it (0 -> 1) would overfill a row without negative
+        coefficients (a budget, a headcount cap): such a row only fills while markets are added,
+        so the column cannot fit later in the same pass either. One vectorized test instead of a
+        :meth:`try_set` per column: at 10,000 markets most columns of a greedy pass fail it."""
+        a = self.indptr[cols]
+        lens = self.indptr[cols + 1] - a
+        ends = np.cumsum(lens)
+        at = np.arange(int(ends[-1]) if ends.size else 0) + np.repeat(a - (ends - lens), lens)
+        r, d = self.indices[at], self.data[at]
+        over = (d > 0) & self.monotone[r] & (self.act[r] + d > self.ub[r] + self.tol[r])
+        return np.bincount(np.repeat(np.arange(cols.size), lens)[over], minlength=cols.size) == 0
 
     def move(self, changes: list[tuple[int, float]]) -> tuple[np.ndarray, np.ndarray]:
         """The rows and activity changes of setting each variable j to value (from its current)."""
@@ -180,9 +196,19 @@ def _resource_weights(rows: RowSet) -> np.ndarray:
     return np.array([1.0 if f in RESOURCE_FAMILIES and np.isfinite(u) else 0.0 for f, u in zip(rows.family, rows.ub)])
 
 
-def _greedy(am: AllocationModel, rows: RowSet, order: np.ndarray) -> _Search:
+def _greedy(am: AllocationModel, rows: RowSet, order: np.ndarray, *, tiers: np.ndarray | None = None,
+            levers: np.ndarray | None = None) -> _Search:
     """One greedy pass: commitments, required markets, then ``order`` (best first); the ratio
-    rows are repaired after the first pass, then the pass runs again with every row checked."""
+    rows are repaired after the first pass, then the pass runs again with every row checked.
+
+    ``tiers`` (one number per entry column, smallest first; None = one tier): ``order`` is taken
+    tier by tier, each to the end (its later passes too) before the next starts, so a column of
+    the first tier that waited for its prerequisite is not crowded out by a later tier's. The
+    first tier's columns are all tried, even those whose own objective is not positive (the LP
+    enters such a market as a prerequisite, or for its growth levers); later tiers' only if positive.
+    ``levers`` (a full variable vector, the LP relaxation's): after the first tier, each growth
+    lever is set to its value there, as far as the rows allow, before any later tier's entry.
+    """
     s = _Search(am, rows, RATIO_FAMILIES)
     data, sc = am.formulation.data, am.scenario
     for c in sc.commitments:  # §2.5: x = 1, whatever the rows say (an infeasible commitment is HiGHS's to report)
@@ -210,20 +236,47 @@ def _greedy(am: AllocationModel, rows: RowSet, order: np.ndarray) -> _Search:
             if s.choice[s.market[k]] < 0 and s.try_set([(k, 1.0)]):
                 missing -= 1
     positive = order[s.obj[order] > 0]
-    _add_in_order(s, positive)
-    if any(f in RATIO_FAMILIES for f in rows.family):
-        s.relax(DEFERRED_FAMILIES)
-        _repair(s)
-        _add_in_order(s, positive)
+    if tiers is None:
+        groups = [positive]
+    else:  # the first tier whatever its own objective (a prerequisite, a market whose levers pay)
+        first = order[tiers[order] == tiers.min()]
+        groups = [first] + [positive[tiers[positive] == t] for t in np.unique(tiers[positive]) if t > tiers.min()]
+
+    ratio = any(f in RATIO_FAMILIES for f in rows.family)
+    for n, group in enumerate(groups):
+        _add_in_order(s, group)
+        if n == 0 and levers is not None:
+            _set_levers(s, levers)
+        if n == 0 and ratio:  # the ratio rows repaired before any later tier takes the room
+            s.relax(DEFERRED_FAMILIES)
+            _repair(s)
+            _add_in_order(s, group)
     return s
+
+
+def _set_levers(s: _Search, target: np.ndarray) -> None:
+    """Raise each growth lever (§2.3) with a positive objective towards ``target``'s value, best
+    first, as far as its rows allow (growth hires whole)."""
+    lay = s.am.layout
+    levers = np.arange(lay.y_offset, lay.n_offset + lay.n_market.size)
+    levers = levers[(s.obj[levers] > 0) & (target[levers] > s.v[levers] + 1e-9)]
+    for j in levers[np.argsort(-s.obj[levers], kind="stable")].tolist():
+        value = min(float(target[j]), s.v[j] + s.max_step(j) * (1.0 - 1e-9))
+        if j >= lay.n_offset:
+            value = float(np.floor(value + 1e-9))
+        if value > s.v[j] + 1e-12:
+            s.try_set([(j, value)])
 
 
 def _add_in_order(s: _Search, order: np.ndarray) -> None:
     for _ in range(3):  # later passes pick up what a prerequisite or the risk average blocked before
         added = 0
-        for k in order.tolist():
-            if s.choice[s.market[k]] < 0 and s.try_set([(k, 1.0)]):
-                added += 1
+        todo = order[s.choice[s.market[order]] < 0]
+        for lo in range(0, todo.size, FILTER_CHUNK):  # the columns that cannot fit, filtered a chunk at a time
+            chunk = todo[lo:lo + FILTER_CHUNK]
+            for k in chunk[s.may_fit(chunk)].tolist():
+                if s.choice[s.market[k]] < 0 and s.try_set([(k, 1.0)]):
+                    added += 1
         if not added:
             break
 
@@ -491,9 +544,9 @@ def head_start(am: AllocationModel, time_budget: float, *, rows: RowSet | None =
     probe = _Search(am, rows)
     best: tuple[np.ndarray, float, _Search] | None = None
 
-    def run_greedy(name: str, order: np.ndarray) -> _Search:
+    def run_greedy(name: str, order: np.ndarray, **how: Any) -> _Search:
         nonlocal best
-        s = _greedy(am, rows, order)
+        s = _greedy(am, rows, order, **how)
         _fill_levers(s)
         finished = _finish(s, rows)
         if finished is not None:
@@ -504,7 +557,16 @@ def head_start(am: AllocationModel, time_budget: float, *, rows: RowSet | None =
 
     if lp is not None:  # the LP's values first, then objective per unit of the dual-priced limits
         density = probe.obj[:nx] / np.maximum(_priced_use(probe, np.abs(lp[1])), 1e-12)
-        run_greedy("lp order", np.lexsort((-density, -np.round(lp[0][:nx], 6))))
+        x_lp = np.round(lp[0][:nx], 6)
+        order = np.lexsort((-density, -x_lp))
+        # LP rounding: the LP's whole entries first (to the end, prerequisites included), its
+        # growth levers next, then its fractional entries and the rest in the same order. On
+        # yearly-10000-s0 this plan is 0.36 % below the LP bound, the plain pass's (below) 5.6 %;
+        # on yearly-2000-s0 1.81 % against 1.64 %: both run unless the first is good enough.
+        run_greedy("lp rounding", order, tiers=np.where(x_lp >= 1.0 - 1e-6, 0, np.where(x_lp > 1e-6, 1, 2)),
+                   levers=lp[0])
+        if best is None or not enough(best[1]):
+            run_greedy("lp order", order)
     else:  # objective per unit of the limits' shares; the next round weighs the limits the last plan filled
         weights = _resource_weights(rows)
         bound = np.where(np.isfinite(rows.ub) & (np.abs(rows.ub) > 1e-9), np.abs(rows.ub), 1.0)
