@@ -506,6 +506,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--timeout", type=float, default=60.0, help="deadline of each call, seconds (default 60)")
     p.add_argument("--backoff", type=float, default=0.05, help="pause after a RESOURCE_EXHAUSTED answer, seconds")
     p.add_argument("--pause", type=float, default=1.0, help="seconds between phases (default 1)")
+    p.add_argument("--scenario", default="small", choices=("small", "example"),
+                   help="small: the 10-market scenario of bench_grpc (default); example: the built-in example "
+                        "(20 markets, a few hundred ms per solve)")
     p.add_argument("--out", default=str(DEFAULT_OUT), help="Markdown report; the raw numbers go to a .json next to it")
     args = p.parse_args(argv)
 
@@ -519,7 +522,15 @@ def main(argv: list[str] | None = None) -> int:
 
     command = _command()
     info = machine_info()
-    scenario = small_scenario()
+    if args.scenario == "example":
+        from lepton_alloc.models import load_builtin_example
+
+        scenario = load_builtin_example()
+        description = "the built-in example (`examples/global_expansion.yaml`, its own gap 1e-4)"
+    else:
+        scenario = small_scenario()
+        description = ("`bench_grpc.small_scenario()` = `generate_scenario(10, 5, seed=3, mip_rel_gap=0.0, "
+                       "time_limit=30)`")
     out = Path(args.out)
     servers: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="lepton-load-") as tmp:
@@ -535,8 +546,7 @@ def main(argv: list[str] | None = None) -> int:
         "settings": {"workers_list": worker_counts, "clients": client_counts, "duration": args.duration,
                      "max_requests": args.max_requests, "queue_size": args.queue_size, "host": args.host,
                      "timeout": args.timeout, "backoff": args.backoff, "pause": args.pause},
-        "scenario": {"description": "`bench_grpc.small_scenario()` = `generate_scenario(10, 5, seed=3, "
-                                    "mip_rel_gap=0.0, time_limit=30)`",
+        "scenario": {"description": description,
                      "model_size": size, "sha256": scenario.sha256(),
                      "status": ", ".join(f"{k} {n}" for k, n in statuses.most_common()) or "no successful solve",
                      "worker_ms_median": statistics.median(worker_ms) if worker_ms else None,
