@@ -308,6 +308,17 @@ class JobManager(SweepJobs):
             raise QueueFull(f"tenant {tenant!r} has {mine} jobs waiting (limit {self.tenant_max_queued} per "
                             "tenant); retry when one has started")
 
+    def check_room(self, tenant: str) -> None:
+        """Refuse early (QueueFull, Draining) when a new job would be refused now: called before a
+        request's scenario is parsed and validated, so that a refusal under load costs a lock and
+        a count, not a validation (a client retrying every 50 ms while the queue is full took CPU
+        from the solves: bench/results/load_example.md). Not binding: :meth:`submit` checks again
+        under the same lock when it queues the job."""
+        with self._lock:
+            if self._draining:
+                raise Draining("the server is shutting down and accepts no new solves")
+            self._admit(tenant)
+
     # ------------------------------------------------------------------ requests
     def effective_time_limit(self, scenario: Scenario, requested: float | None) -> float:
         limit = scenario.solver.time_limit_seconds if requested is None or requested <= 0 else requested

@@ -273,6 +273,7 @@ class AllocationServicer(svc_grpc.AllocationServiceServicer):
     # ------------------------------------------------------------------ solves
     @_rpc
     def Solve(self, request: Any, context: grpc.ServicerContext) -> Any:
+        self.manager.check_room(self._tenant(context))  # a full queue refuses before validation
         sc, name, rev = self._resolve(request, context)
         options = self._debug_options(context, self._options(request))
         job, _ = self.manager.submit(sc, options=options, scenario_name=name, scenario_revision=rev,
@@ -302,6 +303,8 @@ class AllocationServicer(svc_grpc.AllocationServiceServicer):
 
     @_rpc
     def SubmitSolve(self, request: Any, context: grpc.ServicerContext) -> Any:
+        if not request.request_id:  # a retry with a request_id gets its job back, full queue or not
+            self.manager.check_room(self._tenant(context))
         sc, name, rev = self._resolve(request, context)
         options = self._debug_options(context, self._options(request))
         job, created = self.manager.submit(sc, options=options, request_id=request.request_id, scenario_name=name,

@@ -219,18 +219,32 @@ def test_health_reflection_and_metrics(tmp_path: Path) -> None:
 
 
 def test_queue_full_is_resource_exhausted(tmp_path: Path) -> None:
-    running = start(tmp_path, workers=1, queue_size=1)
+    running = start(tmp_path, workers=1, queue_size=2)
     try:
         with AllocationClient(f"127.0.0.1:{running.port}") as c:
             busy = c.submit(slow_scenario())
             assert wait_until(lambda: c.get_job(busy.job_id).state == "RUNNING", 20)
             waiting = c.submit(tiny_scenario())
+            waiting_again = c.submit(tiny_scenario(), request_id="again-1")
             with pytest.raises(AllocationError) as info:
                 c.submit(tiny_scenario())
             assert info.value.code == grpc.StatusCode.RESOURCE_EXHAUSTED
+            # a full queue refuses before the scenario is read: an invalid one gets the same answer
+            bad = "name: bad\nstart_year: 2027\nhorizon_years: 0\nmarkets: []\n"
+            for call in (lambda: c.solve(document=bad), lambda: c.submit(document=bad)):
+                with pytest.raises(AllocationError) as info:
+                    call()
+                assert info.value.code == grpc.StatusCode.RESOURCE_EXHAUSTED, info.value
+                assert "queue" in str(info.value)
+            # ... but a retry with a known request_id still gets its job back, full or not
+            assert c.submit(tiny_scenario(), request_id="again-1").job_id == waiting_again.job_id
             c.cancel(busy.job_id)
             assert wait_until(lambda: c.get_job(waiting.job_id).state == "SUCCEEDED", 20)
             c.submit(tiny_scenario())  # room again
+            with pytest.raises(AllocationError) as info:  # with room, the invalid scenario is judged
+                c.submit(document=bad)
+            assert info.value.code == grpc.StatusCode.INVALID_ARGUMENT
+            assert "horizon_years" in str(info.value)
     finally:
         running.stop(grace=0.5)
 
