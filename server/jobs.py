@@ -308,6 +308,11 @@ class JobManager(SweepJobs):
             raise QueueFull(f"tenant {tenant!r} has {mine} jobs waiting (limit {self.tenant_max_queued} per "
                             "tenant); retry when one has started")
 
+    def _check_open(self) -> None:
+        """Refuse new solves (Draining) once the server is shutting down; under the lock."""
+        if self._draining:
+            raise Draining("the server is shutting down and accepts no new solves")
+
     def check_room(self, tenant: str) -> None:
         """Refuse early (QueueFull, Draining) when a new job would be refused now: called before a
         request's scenario is parsed and validated, so that a refusal under load costs a lock and
@@ -315,8 +320,7 @@ class JobManager(SweepJobs):
         from the solves: bench/results/load_example.md). Not binding: :meth:`submit` checks again
         under the same lock when it queues the job."""
         with self._lock:
-            if self._draining:
-                raise Draining("the server is shutting down and accepts no new solves")
+            self._check_open()
             self._admit(tenant)
 
     # ------------------------------------------------------------------ requests
@@ -349,8 +353,7 @@ class JobManager(SweepJobs):
         # the task outside the lock (model size); queued only if the job is new
         rt = self._solve_runtime(uuid.uuid4().hex, scenario, time_limit, gap, tenant, options.debug_ignore_cancel_seconds)
         with self._lock:
-            if self._draining:
-                raise Draining("the server is shutting down and accepts no new solves")
+            self._check_open()
             if request_id:
                 existing = self.store.find_job_by_request_id(request_id, tenant=tenant)
                 if existing is not None:
