@@ -63,7 +63,7 @@ def instance_id(markets: int, years: int, seed: int, objective: str, family: str
 
 
 def run_one(markets: int, years: int, seed: int, time_limit: float, objective: str, threads: int,
-            family: str = "levers", head_start: bool = True) -> dict[str, Any]:
+            family: str = "levers", head_start: bool = True, polish: bool = True) -> dict[str, Any]:
     """Generate, build, solve (recording every progress event) and extract one instance.
 
     The same steps as :func:`lepton_alloc.models.solve_scenario` (same explanation budget), done
@@ -83,7 +83,7 @@ def run_one(markets: int, years: int, seed: int, time_limit: float, objective: s
     started = time.perf_counter()
     am = build_model(sc)
     out = solve_model(am, time_limit=time_limit, threads=threads, on_progress=on_progress,
-                      head_start=None if head_start else False)
+                      head_start=None if head_start else False, polish=None if polish else False)
     res = extract_result(am, out, started, explain_seconds=min(30.0, 0.5 * time_limit))
     tm, size = res.timings, res.model_size
     return {
@@ -336,7 +336,10 @@ def report(rows: list[dict[str, Any]], info: dict[str, str], command: str, args:
         "then the HiGHS run (the progress clock; build and transfer come before it and are in the last table)."
         + (" This run is HiGHS alone (`--no-head-start`)." if getattr(args, "no_head_start", False) else
            " The head start's plans are events too (the first plan, usually); from 2,000 integer columns "
-           "HiGHS is not handed them, and events report the better of its plan and the head start's."),
+           "HiGHS is not handed them, and events report the better of its plan and the head start's.")
+        + (" HiGHS's incumbents were not polished (`--no-polish`)." if getattr(args, "no_polish", False) else
+           " From 2,000 to 10,000 integer columns HiGHS's stalled incumbents are polished during its run "
+           "(models/polish.py); a polished plan is an incumbent event."),
         "* *primal* = |best known − incumbent| / max(1, |best known|) against the best known objective "
         f"of the instance (`{best_path.name}`, after this run's update"
         + (", not updated: `--no-update`" if args.no_update else "") + "); "
@@ -379,6 +382,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--no-head-start", action="store_true",
                    help="HiGHS alone, without the head start (models/heuristic.py): the 'before' of issue 10")
+    p.add_argument("--no-polish", action="store_true",
+                   help="no polishing of HiGHS's incumbents during its run (models/polish.py)")
     p.add_argument("--family", default="levers", choices=sorted(FAMILIES),
                    help="levers: every lever of the generator on (carry-over budget); yearly: the generator's "
                         "defaults (yearly budgets, the hard core)")
@@ -391,7 +396,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.one is not None:
         n, seed = (int(x) for x in args.one.split(","))
         row = run_one(n, args.years, seed, args.time_limit, args.objective, args.threads, args.family,
-                      not args.no_head_start)
+                      not args.no_head_start, not args.no_polish)
         print("RESULT " + json.dumps(row))
         return 0
 
@@ -416,7 +421,8 @@ def main(argv: list[str] | None = None) -> int:
             iid = instance_id(n, args.years, seed, args.objective, args.family)
             cmd = [sys.executable, str(Path(__file__).resolve()), "--one", f"{n},{seed}", "--years", str(args.years),
                    "--time-limit", str(args.time_limit), "--objective", args.objective, "--threads", str(args.threads),
-                   "--family", args.family] + (["--no-head-start"] if args.no_head_start else [])
+                   "--family", args.family] + (["--no-head-start"] if args.no_head_start else []) \
+                + (["--no-polish"] if args.no_polish else [])
             print(f"[bench] {iid} ...", file=sys.stderr, flush=True)
             proc = subprocess.run(cmd, capture_output=True, text=True)
             line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")), None)
@@ -449,7 +455,7 @@ def main(argv: list[str] | None = None) -> int:
     out.write_text(text, encoding="utf-8")
     out.with_suffix(".json").write_text(json.dumps({
         "command": command, "machine": info, "marks_seconds": list(MARKS),
-        "family": args.family, "generator_options": FAMILIES[args.family], "head_start": not args.no_head_start,
+        "family": args.family, "generator_options": FAMILIES[args.family], "head_start": not args.no_head_start, "polish": not args.no_polish,
         "event_columns": ["elapsed_seconds", "kind (h=heartbeat, i=incumbent, s=head start plan)", "objective",
                           "best_bound", "gap", "nodes"],
         "rows": rows}, indent=1) + "\n", encoding="utf-8")
