@@ -35,6 +35,7 @@ STALL_SECONDS = 2.0  # HiGHS's incumbent unchanged this long before a slice of p
 # 40 s on s0: 835 with 0.2, 535 with 0.3, 1,409 without (its tree is what proves the rest)
 SHARE = 0.2
 SLICE_SECONDS = 2.0  # one slice of fix-and-optimize
+MIN_SLICE_SECONDS = 0.3  # no slice shorter than this, nor one ending this close to HiGHS's time limit
 FIRST_AFTER_SECONDS = 3.0  # no polish in the first seconds of the run (HiGHS's root heuristics)
 
 
@@ -44,13 +45,15 @@ class Polisher:
     ``to_global`` maps a HiGHS column vector to the model's variable vector, ``to_highs`` back.
     ``mip_rel_gap``: a slice stops once its plan is within this gap of HiGHS's bound.
     ``on_plan``: hears of each polished plan (objective, variable vector) before HiGHS takes it.
+    ``seconds``: HiGHS's time limit for this run; a slice ends before it.
     """
 
     def __init__(self, am: AllocationModel, mip_rel_gap: float,
                  to_global: Callable[[np.ndarray], np.ndarray], to_highs: Callable[[np.ndarray], np.ndarray],
                  should_stop: Callable[[], bool] | None = None,
-                 on_plan: Callable[[float, np.ndarray], None] | None = None):
+                 on_plan: Callable[[float, np.ndarray], None] | None = None, seconds: float = float("inf")):
         self.am, self.gap = am, mip_rel_gap
+        self.seconds = seconds  # HiGHS's time limit: a slice never runs past it
         self.to_global, self.to_highs = to_global, to_highs
         self.should_stop = should_stop
         self.on_plan = on_plan
@@ -93,12 +96,15 @@ class Polisher:
         if (self.incumbent is None or self.pending is not None or ran < FIRST_AFTER_SECONDS
                 or now - self.improved_at < STALL_SECONDS or self.polished_seconds > SHARE * ran):
             return
+        left = self.seconds - ran - MIN_SLICE_SECONDS
+        if left < MIN_SLICE_SECONDS:
+            return
         bound = float(e.data_out.mip_dual_bound)
         if not np.isfinite(bound) or relative_gap(self.incumbent_objective, bound) <= self.gap:
             return
         t0 = time.perf_counter()
         try:
-            self._slice(bound)
+            self._slice(bound, min(SLICE_SECONDS, left))
         except Exception:  # noqa: BLE001
             pass
         finally:
@@ -117,7 +123,7 @@ class Polisher:
 
     # ------------------------------------------------------------------ the polish
 
-    def _slice(self, bound: float) -> None:
+    def _slice(self, bound: float, seconds: float) -> None:
         from .heuristic import HeadStart, _SubMip, improve
 
         assert self.incumbent is not None
@@ -126,7 +132,7 @@ class Polisher:
             self.sub = _SubMip(self.am, self.rows, self.should_stop)
         self.slices += 1
         start = HeadStart(self.incumbent, self.incumbent_objective, 0.0)
-        found = improve(self.am, start, SLICE_SECONDS, rows=self.rows, should_stop=self.should_stop,
+        found = improve(self.am, start, seconds, rows=self.rows, should_stop=self.should_stop,
                         seed=self.slices, sub=self.sub,
                         enough=lambda objective: relative_gap(objective, bound) <= self.gap)
         if found.objective > self.incumbent_objective + 1e-9 * max(1.0, abs(found.objective)):

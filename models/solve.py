@@ -170,14 +170,14 @@ def solve_model(
     transfer = time.perf_counter() - t0
     h = highs_fast.highs_of(opt)
 
+    remaining = max(time_limit - spent - transfer, MIN_HIGHS_SECONDS)
+    polisher = _polisher(am, opt, h, mip_rel_gap, remaining, should_stop, callbacks) if polish is not False else None
+    if polisher is not None and head is not None:
+        polisher.seed(head.values, head.objective)
     pyomo_log = logging.getLogger("pyomo.contrib.solver")
     level = pyomo_log.level
     pyomo_log.setLevel(logging.ERROR)  # statuses (interrupt, limits) are reported by us, not as warnings
-    remaining = max(time_limit - spent - transfer, MIN_HIGHS_SECONDS)
     t_run = time.perf_counter()
-    polisher = _polisher(am, opt, h, mip_rel_gap, should_stop, callbacks) if polish is not False else None
-    if polisher is not None and head is not None:
-        polisher.seed(head.values, head.objective)
     try:
         with callbacks.subscribed(h), offered_start(h, _start_columns(am, opt, h, start)), \
                 (polisher.attached(h) if polisher is not None else nullcontext()):
@@ -350,7 +350,7 @@ def _check_objective(am: AllocationModel, out: SolveOutcome) -> None:
     out.objective_value = own  # exactly the plan's (docs/model.md §2.6), to the last digit of its terms
 
 
-def _polisher(am: AllocationModel, opt: Any, h: Any, mip_rel_gap: float,
+def _polisher(am: AllocationModel, opt: Any, h: Any, mip_rel_gap: float, seconds: float,
               should_stop: Callable[[], bool] | None, callbacks: _Callbacks) -> Any:
     """A :class:`~.polish.Polisher` of HiGHS's incumbents for this run, or None (see POLISH_MIN_INTEGERS)."""
     if not POLISH_MIN_INTEGERS <= am.integer_count < LARGE_MODEL_INTEGERS:
@@ -375,7 +375,7 @@ def _polisher(am: AllocationModel, opt: Any, h: Any, mip_rel_gap: float,
     def on_plan(objective: float, values: np.ndarray) -> None:
         callbacks.emit_polished(objective)
 
-    return Polisher(am, mip_rel_gap, to_global, to_highs, stop, on_plan)
+    return Polisher(am, mip_rel_gap, to_global, to_highs, stop, on_plan, seconds)
 
 
 def _column_map(am: AllocationModel, opt: Any, n_cols: int) -> np.ndarray:

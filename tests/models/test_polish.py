@@ -58,3 +58,20 @@ def test_polishing_stays_off_outside_its_sizes(eager_polish: None) -> None:
     am = build_model(parse_scenario(generate_scenario(20, 10, 0, time_limit=5)))
     assert am.integer_count < POLISH_MIN_INTEGERS
     assert solve_model(am, time_limit=5).polished_plans == 0
+
+
+def test_a_cancel_during_polishing_ends_the_solve_cancelled_with_a_checked_plan(eager_polish: None) -> None:
+    raw = generate_scenario(100, 10, 0, time_limit=60)
+    am = build_model(parse_scenario(raw))
+    plans: list[float] = []
+
+    def on_progress(p: Any) -> None:
+        if p.kind == ProgressKind.INCUMBENT and not p.head_start and p.objective is not None:
+            plans.append(p.objective)
+
+    started = time.perf_counter()
+    out = solve_model(am, time_limit=60, on_progress=on_progress, should_stop=lambda: len(plans) >= 3)
+    assert out.status.value == "cancelled"
+    assert out.values is not None and out.objective_value is not None
+    assert out.objective_value >= plans[2] - 1e-9 * abs(plans[2])  # the best plan so far is kept
+    assert check_plan(raw, extract_result(am, out, started).to_dict()) == []
