@@ -330,9 +330,16 @@ def _remote(args: argparse.Namespace, fn: Any) -> int:
     except ValueError as exc:  # an unreadable certificate file, a certificate without its key
         _err(f"error: {exc}")
         return EXIT_INVALID
+    from lepton_alloc.models.scenario import ScenarioError
+
     try:
         with client:
             return int(fn(client, args) or 0)
+    except ScenarioError as exc:  # a local scenario file (submit, scenarios create / update) that is not valid
+        _err(f"error: {getattr(args, 'file', None) or 'the scenario'} is not a valid scenario:")
+        for v in exc.violations:
+            _err(printable(f"  {v.field}: {v.description}"))
+        return EXIT_INVALID
     except AllocationError as exc:
         if exc.violations:
             _print_violations(exc)

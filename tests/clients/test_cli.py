@@ -64,6 +64,20 @@ def test_invalid_file_exit_2_with_field_paths(tmp_path: Path) -> None:
     assert "Traceback" not in out.stderr and out.stdout == ""
 
 
+@pytest.mark.parametrize("command", [("submit",), ("scenarios", "create", "bad-one")])
+def test_submitting_or_storing_an_invalid_file_names_the_field_without_a_traceback(
+        server: RunningServer, tmp_path: Path, command: tuple[str, ...]) -> None:
+    """submit and scenarios create read the file locally: a bad one is exit 2 with its field paths."""
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"horizon_years": 2, "markets": [{"id": "A", "options": [{"mode": "build", "initial_share": 0.1, "margin": 2}]}]}))
+    out = cli(*command, str(bad), "--server", f"127.0.0.1:{server.port}")
+    assert out.returncode == 2, out.stderr
+    assert "markets[0].options[0].margin: must be between 0 and 1" in out.stderr
+    assert "Traceback" not in out.stderr
+    listed = cli("scenarios", "list", "--json", "--server", f"127.0.0.1:{server.port}")
+    assert "bad-one" not in listed.stdout  # nothing was stored
+
+
 def test_remote_solve_prints_the_same_json_as_local(server: RunningServer, tmp_path: Path) -> None:
     f = tiny_file(tmp_path)
     local = json.loads(cli("solve", str(f), "--json").stdout)
