@@ -8,9 +8,8 @@ sub-MIPs, every other market held) reached 7,048.6 in 4.2 s.
 
 :class:`Polisher` does that inside HiGHS's run. HiGHS calls back between units of work
 (``cbMipInterrupt``); when its incumbent has not improved for :data:`STALL_SECONDS` and the polish
-has used less than :data:`SHARE` of the run so far, a slice of fix-and-optimize runs from the best
-plan known (HiGHS's, or the head start's while HiGHS has none as good; in the callback, so HiGHS
-waits: one thread, as always). A better plan, checked against every row first, is offered to HiGHS
+has used less than :data:`SHARE` of the run so far, a slice of fix-and-optimize runs from HiGHS's
+incumbent (in the callback, so HiGHS waits: one thread, as always). A better plan, checked against every row first, is offered to HiGHS
 at its next query for a user solution (``cbMipUserSolution``, the way a start is handed over: see
 :mod:`.highs_start`), where it becomes HiGHS's incumbent and prunes its tree. HiGHS's bound is
 untouched: the polish only ever hands it feasible plans, so what is optimal and what is proven do
@@ -67,12 +66,6 @@ class Polisher:
         self.pending: np.ndarray | None = None  # HiGHS columns of a polished plan not yet offered
         self.slices = 0
         self.plans = 0
-
-    def seed(self, values: np.ndarray, objective: float) -> None:
-        """A plan known before HiGHS runs (the head start's, when HiGHS was not handed it): the
-        polish starts from the best plan known, not from a worse incumbent of HiGHS's."""
-        if objective > self.incumbent_objective:
-            self.incumbent, self.incumbent_objective = values.copy(), objective
 
     # ------------------------------------------------------------------ HiGHS callbacks
 

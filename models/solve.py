@@ -172,8 +172,6 @@ def solve_model(
 
     remaining = max(time_limit - spent - transfer, MIN_HIGHS_SECONDS)
     polisher = _polisher(am, opt, h, mip_rel_gap, remaining, should_stop, callbacks) if polish is not False else None
-    if polisher is not None and head is not None:
-        polisher.seed(head.values, head.objective)
     pyomo_log = logging.getLogger("pyomo.contrib.solver")
     level = pyomo_log.level
     pyomo_log.setLevel(logging.ERROR)  # statuses (interrupt, limits) are reported by us, not as warnings
