@@ -9,15 +9,16 @@ sub-MIPs, every other market held) reached 7,048.6 in 4.2 s.
 :class:`Polisher` does that inside HiGHS's run. HiGHS calls back between units of work
 (``cbMipInterrupt``); when its incumbent has not improved for :data:`STALL_SECONDS` and the polish
 has used less than :data:`SHARE` of the run so far, a slice of fix-and-optimize runs from HiGHS's
-incumbent (in the callback, so HiGHS waits: one thread, as always). A better plan, checked against every row first, is offered to HiGHS
-at its next query for a user solution (``cbMipUserSolution``, the way a start is handed over: see
-:mod:`.highs_start`), where it becomes HiGHS's incumbent and prunes its tree. HiGHS's bound is
-untouched: the polish only ever hands it feasible plans, so what is optimal and what is proven do
-not change.
+incumbent (in the callback, so HiGHS waits: one thread, as always). A better plan, checked against
+every row first, is offered to HiGHS at its next query for a user solution (``cbMipUserSolution``,
+the way a start is handed over: see :mod:`.highs_start`), where it becomes HiGHS's incumbent and
+prunes its tree. HiGHS's bound is untouched: the polish only ever hands it feasible plans, so what
+is optimal and what is proven do not change.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -27,6 +28,8 @@ import numpy as np
 
 from .formulation import AllocationModel
 from .rowset import RowSet, plan_objective, relative_gap
+
+log = logging.getLogger(__name__)
 
 STALL_SECONDS = 2.0  # HiGHS's incumbent unchanged this long before a slice of polish
 # at most this share of the run so far goes to polishing. yearly-200 (40 s runs, time to a 1 % gap,
@@ -43,14 +46,14 @@ class Polisher:
 
     ``to_global`` maps a HiGHS column vector to the model's variable vector, ``to_highs`` back.
     ``mip_rel_gap``: a slice stops once its plan is within this gap of HiGHS's bound.
-    ``on_plan``: hears of each polished plan (objective, variable vector) before HiGHS takes it.
+    ``on_plan``: hears of each polished plan's objective before HiGHS takes it.
     ``seconds``: HiGHS's time limit for this run; a slice ends before it.
     """
 
     def __init__(self, am: AllocationModel, mip_rel_gap: float,
                  to_global: Callable[[np.ndarray], np.ndarray], to_highs: Callable[[np.ndarray], np.ndarray],
                  should_stop: Callable[[], bool] | None = None,
-                 on_plan: Callable[[float, np.ndarray], None] | None = None, seconds: float = float("inf")):
+                 on_plan: Callable[[float], None] | None = None, seconds: float = float("inf")):
         self.am, self.gap = am, mip_rel_gap
         self.seconds = seconds  # HiGHS's time limit: a slice never runs past it
         self.to_global, self.to_highs = to_global, to_highs
@@ -58,7 +61,7 @@ class Polisher:
         self.on_plan = on_plan
         self.rows: RowSet | None = None
         self.sub: Any = None
-        self.started = time.perf_counter()
+        self.started = time.perf_counter()  # (again) when attached to HiGHS's run
         self.incumbent: np.ndarray | None = None  # global vector of HiGHS's best plan
         self.incumbent_objective = -np.inf
         self.improved_at = self.started
@@ -98,8 +101,8 @@ class Polisher:
         t0 = time.perf_counter()
         try:
             self._slice(bound, min(SLICE_SECONDS, left))
-        except Exception:  # noqa: BLE001
-            pass
+        except Exception:  # noqa: BLE001 - polishing is a hint; it must never break a solve
+            log.exception("a polish slice failed; HiGHS goes on without it")
         finally:
             self.polished_seconds += time.perf_counter() - t0
             self.improved_at = time.perf_counter()  # the next slice only after another stall
@@ -133,7 +136,7 @@ class Polisher:
             self.incumbent, self.incumbent_objective = found.values, found.objective
             self.pending = np.ascontiguousarray(self.to_highs(found.values), dtype=np.float64)
             if self.on_plan is not None:
-                self.on_plan(found.objective, found.values)
+                self.on_plan(found.objective)
 
     @contextmanager
     def attached(self, h: Any) -> Iterator[None]:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import math
 from contextlib import contextmanager, nullcontext
+from functools import cached_property
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -171,13 +172,14 @@ def solve_model(
     h = highs_fast.highs_of(opt)
 
     remaining = max(time_limit - spent - transfer, MIN_HIGHS_SECONDS)
-    polisher = _polisher(am, opt, h, mip_rel_gap, remaining, should_stop, callbacks) if polish is not False else None
+    columns = _HighsColumns(am, opt, h)
+    polisher = _polisher(am, columns, mip_rel_gap, remaining, should_stop, callbacks) if polish is not False else None
     pyomo_log = logging.getLogger("pyomo.contrib.solver")
     level = pyomo_log.level
     pyomo_log.setLevel(logging.ERROR)  # statuses (interrupt, limits) are reported by us, not as warnings
     t_run = time.perf_counter()
     try:
-        with callbacks.subscribed(h), offered_start(h, _start_columns(am, opt, h, start)), \
+        with callbacks.subscribed(h), offered_start(h, _start_columns(am, columns, start)), \
                 (polisher.attached(h) if polisher is not None else nullcontext()):
             opt.solve(am.model, **_solve_options(am, remaining, mip_rel_gap, threads, first, highs_options))
     finally:
@@ -348,49 +350,47 @@ def _check_objective(am: AllocationModel, out: SolveOutcome) -> None:
     out.objective_value = own  # exactly the plan's (docs/model.md §2.6), to the last digit of its terms
 
 
-def _polisher(am: AllocationModel, opt: Any, h: Any, mip_rel_gap: float, seconds: float,
+def _polisher(am: AllocationModel, columns: _HighsColumns, mip_rel_gap: float, seconds: float,
               should_stop: Callable[[], bool] | None, callbacks: _Callbacks) -> Any:
     """A :class:`~.polish.Polisher` of HiGHS's incumbents for this run, or None (see POLISH_MIN_INTEGERS)."""
     if not POLISH_MIN_INTEGERS <= am.integer_count < LARGE_MODEL_INTEGERS:
         return None
     from .polish import Polisher
 
-    n_cols = int(h.getNumCol())
-    column = _column_map(am, opt, n_cols)
-    keep = column >= 0
+    return Polisher(am, mip_rel_gap, columns.to_global, columns.to_highs, should_stop, callbacks.emit_polished, seconds)
 
-    def to_highs(v: np.ndarray) -> np.ndarray:
-        full = np.zeros(n_cols)
-        full[column[keep]] = v[keep]
+
+class _HighsColumns:
+    """Vectors between the model's variable layout and HiGHS's columns, through the solver's own
+    map (read once, on first use)."""
+
+    def __init__(self, am: AllocationModel, opt: Any, h: Any):
+        self.am, self.opt = am, opt
+        self.n_cols = int(h.getNumCol())
+
+    @cached_property
+    def column(self) -> np.ndarray:
+        """The HiGHS column of each global variable (-1: not in HiGHS)."""
+        index = np.arange(1.0, self.n_cols + 1.0)
+        return np.round(highs_fast.solution_vector(self.opt, self.am.variables, index)).astype(np.int64) - 1
+
+    def to_highs(self, v: np.ndarray) -> np.ndarray:
+        """``v`` (global layout) as one value per HiGHS column."""
+        keep = self.column >= 0
+        full = np.zeros(self.n_cols)
+        full[self.column[keep]] = v[keep]
         return full
 
-    def to_global(col_value: np.ndarray) -> np.ndarray:
-        return np.where(keep, np.asarray(col_value, dtype=float)[np.maximum(column, 0)], 0.0)
-
-    def stop() -> bool:
-        return should_stop is not None and should_stop()
-
-    def on_plan(objective: float, values: np.ndarray) -> None:
-        callbacks.emit_polished(objective)
-
-    return Polisher(am, mip_rel_gap, to_global, to_highs, stop, on_plan, seconds)
+    def to_global(self, col_value: Any) -> np.ndarray:
+        """HiGHS column values in the global layout; 0 for a variable HiGHS never saw."""
+        return np.where(self.column >= 0, np.asarray(col_value, dtype=float)[np.maximum(self.column, 0)], 0.0)
 
 
-def _column_map(am: AllocationModel, opt: Any, n_cols: int) -> np.ndarray:
-    """The HiGHS column of each global variable (-1: not in HiGHS), read off the solver's own map."""
-    return np.round(highs_fast.solution_vector(opt, am.variables, np.arange(1.0, n_cols + 1.0))).astype(np.int64) - 1
-
-
-def _start_columns(am: AllocationModel, opt: Any, h: Any, start: np.ndarray | None) -> np.ndarray | None:
+def _start_columns(am: AllocationModel, columns: _HighsColumns, start: np.ndarray | None) -> np.ndarray | None:
     """``start`` (global variable layout) as one value per HiGHS column, or None."""
     if start is None or am.integer_count == 0:
         return None
-    n_cols = int(h.getNumCol())
-    column = _column_map(am, opt, n_cols)
-    keep = column >= 0
-    full = np.zeros(n_cols)
-    full[column[keep]] = start[keep]
-    return full
+    return columns.to_highs(start)
 
 
 class _Callbacks:
@@ -420,8 +420,9 @@ class _Callbacks:
                 objective = self.head_objective
                 kind = ProgressKind.HEARTBEAT
                 gap = relative_gap(objective, bound) if bound is not None else None
-            if self.lp_bound is not None and (bound is None or self.lp_bound < bound):
-                bound = self.lp_bound
+            tight = self.tighter(bound)
+            if tight is not None and tight != bound:  # the LP bound is the tighter one
+                bound = tight
                 gap = relative_gap(objective, bound) if objective is not None else None
             self.last_bound, self.last_nodes = bound, int(out.mip_node_count)
             event = Progress(
@@ -451,6 +452,10 @@ class _Callbacks:
             elapsed_seconds=time.perf_counter() - self.started, nodes=0, at=time.time(), head_start=True,
         ))
 
+    def tighter(self, bound: float | None) -> float | None:
+        """The tighter of ``bound`` (HiGHS's) and the head start's LP bound."""
+        return self.lp_bound if self.lp_bound is not None and (bound is None or self.lp_bound < bound) else bound
+
     def emit_polished(self, objective: float) -> None:
         """A polished plan (models/polish.py), about to become HiGHS's incumbent: until HiGHS has
         taken it, its own events report it (the stream's best plan never goes down)."""
@@ -460,9 +465,7 @@ class _Callbacks:
         self.head_objective = objective
         if self.on_progress is None:
             return
-        bound = self.last_bound
-        if self.lp_bound is not None and (bound is None or self.lp_bound < bound):
-            bound = self.lp_bound
+        bound = self.tighter(self.last_bound)
         self.on_progress(Progress(
             ProgressKind.INCUMBENT, objective=objective, best_bound=bound,
             gap=relative_gap(objective, bound) if bound is not None else None,
