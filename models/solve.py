@@ -44,6 +44,12 @@ OFFER_START_MAX_INTEGERS = 2_000  # below this the head start's plan is HiGHS's 
 # start's fix-and-optimize added 0.003-0.004 % between 9 and 15 s; HiGHS from scratch, given
 # the time, ends above the head start's plan: yearly-2000-s0 73,706 against 73,649)
 HEAD_START_MAX_SECONDS = 10.0
+# Below this many integer columns HiGHS alone is faster: the head start is a fixed cost of 5-15 ms
+# (greedy, local and eject search) that HiGHS's search does not win back. Measured on 27 generated
+# scenarios and the example (bench/results/small_head_start.md, 6 Dec, median of 5): all 18 below
+# 260 integers were 6-49 % slower with it (gen-10x5-s0, 120 integers: 39.1 ms against 32.1 ms);
+# from 299 to 529 integers it is a toss-up (0.86-1.17; the example, 383: 605 against 607 ms).
+HEAD_START_MIN_INTEGERS = 260
 # From this many non-zeros HiGHS's own search is not run: the head start (LP relaxation for the
 # bound, greedy, local search, sub-MIPs / fix-and-optimize) is the whole solve. Measured at
 # 10,000 markets (8.5 M non-zeros, 239,027 integers): HiGHS's presolve alone took 30.4 s, and
@@ -128,9 +134,10 @@ def solve_model(
 
     ``start``: a feasible plan (global variable vector) HiGHS starts from. ``head_start``: find
     a first plan with :mod:`.heuristic` before HiGHS runs (None = automatic: every MIP without a
-    ``start``), within a share of the time limit (:func:`head_start_seconds`); its plan is the
-    first incumbent of the progress stream and HiGHS's starting solution. ``highs_options``:
-    HiGHS options over the ones chosen here (:func:`_solve_options`), for measurements.
+    ``start`` of at least HEAD_START_MIN_INTEGERS integer columns, and every huge one), within
+    a share of the time limit (:func:`head_start_seconds`); its plan is the first incumbent
+    of the progress stream and HiGHS's starting solution. ``highs_options``: HiGHS options over
+    the ones chosen here (:func:`_solve_options`), for measurements.
     ``polish``: improve HiGHS's incumbents during its run (:mod:`.polish`; None = automatic, by
     size: POLISH_MIN_INTEGERS), False = never (for measurements).
     """
@@ -140,9 +147,14 @@ def solve_model(
         am.materialise()
     time_limit = sc.solver.time_limit_seconds if time_limit is None else time_limit
     mip_rel_gap = sc.solver.mip_rel_gap if mip_rel_gap is None else mip_rel_gap
+    refused = _non_finite_objective(am)
+    if refused is not None:
+        return refused
     callbacks = _Callbacks(on_progress, should_stop, progress_interval)
     head = None
-    if start is None and head_start is not False and am.integer_count > 0:
+    if head_start is None:  # automatic: by size (HEAD_START_MIN_INTEGERS), always for a huge model
+        head_start = huge or am.integer_count >= HEAD_START_MIN_INTEGERS
+    if start is None and head_start and am.integer_count > 0:
         head = _run_head_start(am, time_limit, callbacks, should_stop, mip_rel_gap)
         if huge:
             return _finite_or_refused(_outcome_of_huge(head, callbacks.stopped, time.perf_counter() - callbacks.started,
@@ -194,6 +206,21 @@ def solve_model(
     # our clock, not HiGHS's getRunTime(): that one adds up every run of a persistent Highs (re-solves)
     out.solver_seconds = run_seconds + spent
     return _finite_or_refused(_with_head_start(am, out, head, mip_rel_gap))
+
+
+def _non_finite_objective(am: AllocationModel) -> SolveOutcome | None:
+    """A model whose objective has a coefficient or constant that is not a finite number (the
+    data overflowed: docs/model.md §1's plausible ranges keep valid scenarios from it) is refused
+    before any search, with the reason: HiGHS would stop with status Unknown and no word why."""
+    terms = am.formulation.terms
+    bad = int(np.count_nonzero(~np.isfinite(terms.objective))) + (0 if math.isfinite(terms.objective_constant) else 1)
+    if not bad:
+        return None
+    note = (f"numerical trouble: the objective is not a finite number ({bad} of its coefficients overflowed); "
+            "some numbers of the scenario are too large for the model (money, growth, penalties)")
+    log.warning(note)
+    return SolveOutcome(SolveStatus.NO_SOLUTION, None, None, None, None, transfer_seconds=0.0, solver_seconds=0.0,
+                        highs_status=NUMERICAL_TROUBLE, message=note)
 
 
 def _finite_or_refused(out: SolveOutcome) -> SolveOutcome:

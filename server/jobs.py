@@ -143,6 +143,9 @@ class JobManager(SweepJobs):
         self._lock = threading.Lock()
         self._wake = threading.Condition(self._lock)
         self._stopping = False
+        # the heartbeat's own clock: ``_wake`` is notified at every enqueue and release, and
+        # waiting on it ran the heartbeat's three statements after every job
+        self._heartbeat_stop = threading.Event()
         self.heartbeat_error = ""  # the store's last failure at a heartbeat ("" = fine)
         self._last_take = 0.0
         self._runtime: dict[str, _Runtime] = {}
@@ -184,8 +187,7 @@ class JobManager(SweepJobs):
             except Exception as exc:  # noqa: BLE001 - the store may be down; health reports it
                 self.heartbeat_error = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
                 log.error("lease heartbeat failed: %s", self.heartbeat_error)
-            with self._wake:
-                self._wake.wait(period)
+            self._heartbeat_stop.wait(period)
 
     def _notice_moved(self) -> None:
         """Waiting jobs of this server that another server took (it had a free worker) leave the
@@ -268,6 +270,7 @@ class JobManager(SweepJobs):
         with self._wake:
             self._stopping = True
             self._wake.notify_all()
+        self._heartbeat_stop.set()
 
     @property
     def draining(self) -> bool:
@@ -338,9 +341,11 @@ class JobManager(SweepJobs):
         scenario_revision: int = 0,
         who: str = "",
         tenant: str = DEFAULT_TENANT,
+        audit: AuditRecord | None = None,
     ) -> tuple[JobRecord, bool]:
         """Persist and enqueue a job; idempotent on ``request_id`` within the tenant (same body →
-        same job)."""
+        same job). ``audit`` is stored with a new job, in its transaction (see
+        :meth:`Store.create_job`)."""
         time_limit = self.effective_time_limit(scenario, options.time_limit_seconds)
         gap = scenario.solver.mip_rel_gap if options.mip_rel_gap is None else options.mip_rel_gap
         scenario_json = scenario.canonical_json()  # computed once; the hash below reuses it
@@ -365,7 +370,7 @@ class JobManager(SweepJobs):
             self._admit(tenant)
             job, created = self.store.create_job(self._record(
                 rt.job_id, request_id, request_hash, scenario, scenario_name, scenario_revision,
-                scenario_json, opts, who, tenant), lease_seconds=self.lease_seconds)
+                scenario_json, opts, who, tenant), lease_seconds=self.lease_seconds, audit_record=audit)
             if created:
                 self._enqueue(rt)
         return job, created
@@ -494,6 +499,7 @@ class JobManager(SweepJobs):
             q.put(msg)
 
     def _finish(self, job_id: str, state: JobState, **kw: Any) -> JobRecord:
+        """End a job (``kw`` as for :meth:`Store.set_job_state`, ``audit_of`` included)."""
         try:
             job = self.store.set_job_state(job_id, state, finished_at=time.time(), **kw)
         except ValueError:  # already terminal (a race between cancel and completion, or a take-over)
@@ -586,6 +592,7 @@ class JobManager(SweepJobs):
         if self.metrics:
             self.metrics.active_workers.inc()
         started = time.monotonic()
+        rt.last_persist = started  # stored once a second, from the first second on: a short solve's result says it all
 
         def on_progress(progress: Progress) -> None:
             now = time.monotonic()
@@ -610,14 +617,15 @@ class JobManager(SweepJobs):
             self._keep_result(job_id, result)
             if self.metrics:  # counted before waiters wake up
                 self.metrics.observe_solve(result.status.value, elapsed)
-            job = self._finish(job_id, state, result_json=result.to_json(), detail=f"solve status {result.status}")
-            self._audit(job, result.status, result.objective_value, result.solver.get("highs_version", ""))
+            self._finish(job_id, state, result_json=result.to_json(), detail=f"solve status {result.status}",
+                         audit_of=self._audit_of(result.status, result.objective_value,
+                                                 result.solver.get("highs_version", "")))
         else:
             state = JobState.CANCELLED if rt.cancel.is_set() else JobState.FAILED
             if self.metrics:
                 self.metrics.observe_solve(state.lower(), elapsed)
-            job = self._finish(job_id, state, error=outcome.error, detail=outcome.error)
-            self._audit(job, state.lower(), None, "")
+            self._finish(job_id, state, error=outcome.error, detail=outcome.error,
+                         audit_of=self._audit_of(state.lower(), None, ""))
 
     # ------------------------------------------------------------------ explanations
     def explain(self, job: JobRecord, scenario: Scenario, result: Result, *, relative_step: float,
@@ -679,16 +687,17 @@ class JobManager(SweepJobs):
         finally:
             rt.done.set()
 
-    def _audit(self, job: JobRecord, status: str, objective: float | None, solver_version: str) -> None:
-        try:
-            self.store.append_audit(AuditRecord(
+    @staticmethod
+    def _audit_of(status: str, objective: float | None, solver_version: str) -> Callable[[JobRecord], AuditRecord]:
+        """The audit record of an ended job, stored in the transaction that ends it."""
+        def record(job: JobRecord) -> AuditRecord:
+            return AuditRecord(
                 id=None, at=time.time(), who=job.who, job_id=job.job_id,
                 scenario_sha256=job.scenario_sha256, solver_version=solver_version,
                 options_json=job.options_json, status=status, objective_value=objective,
                 tenant=job.tenant, action=job.kind, target=job.job_id,
-            ))
-        except Exception:  # noqa: BLE001
-            log.exception("could not append the audit record of job %s", job.job_id)
+            )
+        return record
 
 
 def _merged(result: Result, parts: list[ExplainPart]) -> Result:

@@ -261,10 +261,14 @@ class AllocationServicer(svc_grpc.AllocationServiceServicer):
         scoped to it; another tenant's ids answer NOT_FOUND."""
         return identity_of(context).tenant
 
+    def _audit_record(self, context: grpc.ServicerContext, action: str, target: str = "", **fields: Any) -> AuditRecord:
+        """The audit record of a state-changing call, by the authenticated caller."""
+        return AuditRecord(who=self._who(context), tenant=self._tenant(context), action=action,
+                           target=target, status=fields.pop("status", "ok"), **fields)
+
     def _audit(self, context: grpc.ServicerContext, action: str, target: str, **fields: Any) -> None:
-        """One audit record of a state-changing call, by the authenticated caller."""
-        self.store.append_audit(AuditRecord(who=self._who(context), tenant=self._tenant(context), action=action,
-                                            target=target, status=fields.pop("status", "ok"), **fields))
+        """Append the audit record of a state-changing call."""
+        self.store.append_audit(self._audit_record(context, action, target, **fields))
 
     def _job_proto(self, job_id: str, context: grpc.ServicerContext) -> Any:
         job = self.store.get_job(job_id, tenant=self._tenant(context))
@@ -277,11 +281,16 @@ class AllocationServicer(svc_grpc.AllocationServiceServicer):
         sc, name, rev = self._resolve(request, context)
         options = self._debug_options(context, self._options(request))
         job, _ = self.manager.submit(sc, options=options, scenario_name=name, scenario_revision=rev,
-                                     who=self._who(context), tenant=self._tenant(context))
+                                     who=self._who(context), tenant=self._tenant(context),
+                                     audit=self._audit_record(context, "submit_solve"))
         job_id = job.job_id
-        self._audit(context, "submit_solve", job_id, scenario_sha256=job.scenario_sha256, options_json=job.options_json)
-        # a client cancel or an expired deadline ends the RPC: stop its solve too
-        context.add_callback(lambda: self.manager.cancel(job_id))
+        answered = threading.Event()
+
+        def ended() -> None:  # a client cancel or an expired deadline ends the RPC: stop its solve too
+            if not answered.is_set():
+                self.manager.cancel(job_id)
+
+        context.add_callback(ended)
         while not self.manager.wait(job_id, 0.1):
             if not context.is_active():
                 self.manager.cancel(job_id)
@@ -299,6 +308,7 @@ class AllocationServicer(svc_grpc.AllocationServiceServicer):
             if job.result_json is None:
                 raise _Abort(grpc.StatusCode.CANCELLED, f"the solve was cancelled: {job.error or ''}".strip())
             result = result_from_json(job.result_json)
+        answered.set()  # the job has ended: the RPC's end has nothing to cancel
         return svc.SolveResponse(result=adapter.result_to_proto(result), job_id=job_id)
 
     @_rpc
@@ -307,11 +317,9 @@ class AllocationServicer(svc_grpc.AllocationServiceServicer):
             self.manager.check_room(self._tenant(context))
         sc, name, rev = self._resolve(request, context)
         options = self._debug_options(context, self._options(request))
-        job, created = self.manager.submit(sc, options=options, request_id=request.request_id, scenario_name=name,
-                                           scenario_revision=rev, who=self._who(context), tenant=self._tenant(context))
-        if created:
-            self._audit(context, "submit_solve", job.job_id, scenario_sha256=job.scenario_sha256,
-                        options_json=job.options_json)
+        job, _ = self.manager.submit(sc, options=options, request_id=request.request_id, scenario_name=name,
+                                     scenario_revision=rev, who=self._who(context), tenant=self._tenant(context),
+                                     audit=self._audit_record(context, "submit_solve"))
         return svc.SubmitSolveResponse(job=self._job_proto(job.job_id, context))
 
     @_rpc

@@ -812,17 +812,22 @@ class SqlStore:
 
     @staticmethod
     def _append_event(c: Connection, job_id: str, state: str, at: float, detail: str) -> None:
-        seq = c.execute(sa.select(sa.func.coalesce(sa.func.max(job_events.c.seq), 0))
-                        .where(job_events.c.job_id == job_id)).scalar_one()
-        c.execute(job_events.insert().values(job_id=job_id, seq=int(seq) + 1, at=at, state=state, detail=detail or ""))
+        """The job's next history event, numbered in the same statement (one round trip)."""
+        c.execute(job_events.insert().from_select(
+            ["job_id", "seq", "at", "state", "detail"],
+            sa.select(sa.literal(job_id, sa.Text), sa.func.coalesce(sa.func.max(job_events.c.seq), 0) + 1,
+                      sa.literal(float(at), _Real), sa.literal(state, sa.Text), sa.literal(detail or "", sa.Text))
+            .where(job_events.c.job_id == job_id)))
 
     def create_job(self, job: JobRecord, sweep: SweepRecord | None = None,
-                   lease_seconds: float | None = None) -> tuple[JobRecord, bool]:
+                   lease_seconds: float | None = None, audit_record: AuditRecord | None = None) -> tuple[JobRecord, bool]:
         """Insert a QUEUED job, idempotently on a non-empty ``request_id`` within the job's tenant:
         an existing job with that request_id and the same ``request_hash`` is returned as
         (existing, False); a different hash raises IdempotencyConflict. Otherwise (stored job,
         True). AlreadyExists if the job_id is taken. A sweep's request is stored in the same
-        transaction; ``lease_seconds`` starts the owner's lease."""
+        transaction; ``lease_seconds`` starts the owner's lease; ``audit_record``, completed with the new
+        job's id (as its target), scenario hash and options, is appended in the same transaction
+        when the job is created."""
         if not job.job_id:
             raise ValueError("job_id must not be empty")
 
@@ -849,7 +854,10 @@ class SqlStore:
             if sweep is not None:  # a sweep job never exists without its request
                 c.execute(sweeps.insert().values(job_id=rec.job_id, spec_json=sweep.spec_json, total=int(sweep.total)))
             self._append_event(c, rec.job_id, "QUEUED", rec.created_at, "created")
-            return self._job_row(c, rec.job_id), True
+            if audit_record is not None:
+                self._insert_audit(c, dataclasses.replace(
+                    audit_record, target=rec.job_id, scenario_sha256=rec.scenario_sha256, options_json=rec.options_json))
+            return rec, True  # every field of the row just written
 
         result: tuple[JobRecord, bool] = self._run(tx)
         return result
@@ -899,10 +907,11 @@ class SqlStore:
 
     def set_job_state(self, job_id: str, state: str, *, error: str | None = None, result_json: str | None = None,
                       started_at: float | None = None, finished_at: float | None = None, detail: str = "",
-                      owner: str | None = None) -> JobRecord:
+                      owner: str | None = None, audit_of: Callable[[JobRecord], AuditRecord] | None = None) -> JobRecord:
         """Move a job to ``state`` and append a history event. ``None`` arguments leave the stored
         value unchanged. ValueError for an unknown state, when the job is already terminal, or
-        (with ``owner``) when the job is no longer that server's. NotFound if absent."""
+        (with ``owner``) when the job is no longer that server's. NotFound if absent. ``audit_of``
+        makes the audit record of the moved job, appended in the same transaction."""
         _check_state(state)
 
         def tx(c: Connection) -> JobRecord:
@@ -930,7 +939,10 @@ class SqlStore:
                 values["lease_until"] = None
             c.execute(jobs.update().where(jobs.c.job_id == job_id).values(**values))
             self._append_event(c, job_id, state, now, detail)
-            return self._job_row(c, job_id)
+            moved = dataclasses.replace(current, **{**values, "state": JobState(state)})  # what the row now holds
+            if audit_of is not None:
+                self._insert_audit(c, audit_of(moved))
+            return moved
 
         result: JobRecord = self._run(tx)
         return result
@@ -1136,12 +1148,15 @@ class SqlStore:
         """Append an audit record (its ``id`` must be None); returns the assigned id."""
         if record.id is not None:
             raise ValueError("append_audit assigns the id; pass an AuditRecord with id=None")
+        with self._tx() as c:
+            return self._insert_audit(c, record)
+
+    def _insert_audit(self, c: Connection, record: AuditRecord) -> int:
         values = {f.name: getattr(record, f.name) for f in dataclasses.fields(AuditRecord) if f.name != "id"}
         values["at"] = record.at or float(self._clock())
         if values["objective_value"] is not None:
             values["objective_value"] = float(values["objective_value"])
-        with self._tx() as c:
-            return int(c.execute(audit.insert().values(**values).returning(audit.c.id)).scalar_one())
+        return int(c.execute(audit.insert().values(**values).returning(audit.c.id)).scalar_one())
 
     def list_audit(self, limit: int = 100, *, tenant: str | None = None) -> list[AuditRecord]:
         """The most recent ``limit`` audit records, newest first (of one tenant, or all)."""

@@ -32,7 +32,7 @@ from lepton_alloc.models.scenario import Scenario, entry_columns
 from lepton_alloc.models.status import JobState
 from lepton_alloc.models.sweep import RobustCheck, SweepSpec, SweepSummary, VariantResult, sweep_phases
 
-from .store import DEFAULT_TENANT, JobRecord, Store, SweepRecord
+from .store import DEFAULT_TENANT, AuditRecord, JobRecord, Store, SweepRecord
 from .workers import SweepTask
 
 log = logging.getLogger("lepton_alloc.sweeps")
@@ -115,7 +115,9 @@ class SweepJobs:
         def _enqueue_parts(self, runtimes: list[Any], *, refuse_when_draining: bool = False) -> list[Any]: ...
         @staticmethod
         def _await_parts(runtimes: list[Any], stop: Callable[[], bool]) -> None: ...
-        def _audit(self, job: JobRecord, status: str, objective: float | None, solver_version: str) -> None: ...
+        @staticmethod
+        def _audit_of(status: str, objective: float | None,
+                      solver_version: str) -> Callable[[JobRecord], AuditRecord]: ...
 
     def submit_sweep(self, base: Scenario, spec: SweepSpec, *, request_id: str = "", scenario_name: str = "",
                      scenario_revision: int = 0, who: str = "", tenant: str = DEFAULT_TENANT) -> tuple[JobRecord, bool]:
@@ -200,12 +202,16 @@ class SweepJobs:
             self._flush(sw, force=True)
         except Exception:  # noqa: BLE001
             log.exception("could not store the last answers of sweep %s", sw.job_id)
+        audit_of = self._audit_of(state.lower(), None, "")
         try:
             job = self.store.set_job_state(sw.job_id, state, finished_at=time.time(), error=error, detail=detail,
-                                           owner=self.server_id)
+                                           owner=self.server_id, audit_of=audit_of)
         except ValueError:  # already terminal
             job = self.store.get_job(sw.job_id)
-        self._audit(job, state.lower(), None, "")
+            try:
+                self.store.append_audit(audit_of(job))
+            except Exception:  # noqa: BLE001
+                log.exception("could not append the audit record of sweep %s", sw.job_id)
         self._sweep_publish(sw, SweepEventMsg(SweepEventKind.DONE, job=job, done=len(sw.results), total=sw.total))
         sw.done.set()
         with self._lock:

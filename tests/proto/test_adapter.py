@@ -334,11 +334,17 @@ def test_result_optional_values_none_vs_zero() -> None:
 
 
 def test_progress_events_from_a_real_solve_round_trip() -> None:
+    from lepton_alloc.models import build_model, solve_model
+
     events: list[Progress] = []
+    # the head start asked for (a model this small goes to HiGHS without one by default), so
+    # that an event of each source makes the round trip
+    solve_model(build_model(parse_scenario(TINY)), head_start=True, on_progress=events.append)
     solve_scenario(TINY, on_progress=events.append)
     assert events and all(isinstance(e, Progress) for e in events)
     assert any(e.kind == "incumbent" and e.objective is not None for e in events)
     assert events[0].head_start  # the head start's plan comes first (here the LP bound proves it: HiGHS is not run)
+    assert not events[-1].head_start  # HiGHS's own
     unknown = Progress(ProgressKind.HEARTBEAT, elapsed_seconds=0.5)  # nothing known yet: all None
     for event in [*events, unknown]:
         msg = job_pb2.JobProgress.FromString(progress_to_proto(event).SerializeToString())

@@ -489,14 +489,40 @@ def test_audit_append_only(store):
     assert [r.id for r in store.list_audit(limit=2)] == list(reversed(ids))[:2]
     with pytest.raises(ValueError, match="id=None"):
         store.append_audit(AuditRecord(id=5, status="x"))
-    # the interface offers no way to change it...
-    assert not any(n for n in dir(Store) if "audit" in n and n not in ("append_audit", "list_audit"))
+    # the interface offers no way to change it (``_insert_audit`` is the insert that
+    # append_audit, create_job and set_job_state share)...
+    assert not any(n for n in dir(Store) if "audit" in n and n not in ("append_audit", "list_audit", "_insert_audit"))
     # ...and the database itself refuses, from any connection
     with pytest.raises(sa_exc.DBAPIError, match="append-only"):
         raw_sql(store, f"UPDATE audit SET status = 'tampered' WHERE id = {ids[0]}")
     with pytest.raises(sa_exc.DBAPIError, match="append-only"):
         raw_sql(store, "DELETE FROM audit")
     assert [r.status for r in store.list_audit()] == ["optimal"] * 3
+
+
+def test_a_jobs_audit_records_are_written_with_its_creation_and_its_end(store):
+    """The submit's record goes in with the new job (none for an idempotent retry), the end's
+    with the move to a terminal state (none when that move is refused), each in the same
+    transaction as the change it records."""
+    asked = AuditRecord(who="carol", action="submit_solve", status="ok")
+    created, new = store.create_job(job("ja", request_id="r1"), audit_record=asked)
+    again, new_again = store.create_job(job("jb", request_id="r1"), audit_record=asked)  # the same request
+    assert new and not new_again and again.job_id == "ja"
+    records = store.list_audit()
+    assert [(r.action, r.target, r.who, r.scenario_sha256, r.options_json) for r in records] == [
+        ("submit_solve", "ja", "carol", "abc", '{"time_limit_seconds": 10}')]
+    assert created == store.get_job("ja")  # the record returned is the row stored
+
+    def ended(j: JobRecord) -> AuditRecord:
+        return AuditRecord(who=j.who, job_id=j.job_id, target=j.job_id, action="solve", status=j.state.lower())
+
+    done = store.set_job_state("ja", "SUCCEEDED", result_json="{}", audit_of=ended)
+    assert done == store.get_job("ja") and done.state == "SUCCEEDED" and done.lease_until is None
+    with pytest.raises(ValueError, match="terminal"):
+        store.set_job_state("ja", "FAILED", audit_of=ended)
+    assert [(r.action, r.status, r.job_id) for r in store.list_audit()] == [
+        ("solve", "succeeded", "ja"), ("submit_solve", "ok", "")]
+    assert [e.state for e in store.job_history("ja")] == ["QUEUED", "SUCCEEDED"]
 
 
 # ------------------------------------------------------------------------------------ durability
