@@ -722,14 +722,42 @@ class AsyncAllocationClient(_Api):
     def _job_handle(self, info: JobInfo) -> AsyncJobHandle:
         return AsyncJobHandle(self, info)
 
-    async def watch(self, job_id: str, *, timeout: float | None = None) -> AsyncIterator[WatchEvent]:
-        """Live events: the current state, progress, then ``done`` with the final job."""
+    async def _stream(self, method: str, request: Any, parse: Callable[[Any], T],
+                      timeout: float | None) -> AsyncIterator[T]:
+        """A server stream, each message parsed; a failure as :class:`AllocationError`."""
         try:
-            async for resp in self._stub.WatchJob(svc.WatchJobRequest(job_id=job_id), timeout=timeout,
-                                                  metadata=self.metadata):
-                yield event_from_proto(resp)
+            async for resp in getattr(self._stub, method)(request, timeout=timeout, metadata=self.metadata):
+                yield parse(resp)
         except grpc.aio.AioRpcError as err:
             raise AllocationError.from_rpc_error(err) from None
+
+    async def watch(self, job_id: str, *, timeout: float | None = None) -> AsyncIterator[WatchEvent]:
+        """Live events: the current state, progress, then ``done`` with the final job."""
+        async for event in self._stream("WatchJob", svc.WatchJobRequest(job_id=job_id), event_from_proto, timeout):
+            yield event
+
+    async def sweep(self, sweep: SweepSpec | dict[str, Any] | str, scenario: Scenario | dict[str, Any] | None = None,
+                    *, document: str | None = None, scenario_name: str | None = None, revision: int | None = None,
+                    request_id: str = "", timeout: float | None = None) -> AsyncIterator[SweepEvent]:
+        """As :meth:`AllocationClient.sweep`: queue a sweep and stream its events to ``done``."""
+        req = _sweep_source(_source(svc.SweepRequest(request_id=request_id), scenario, document, scenario_name,
+                                    revision), sweep)
+        async for event in self._stream("Sweep", req, sweep_event_from_proto, timeout):
+            yield event
+
+    async def watch_sweep(self, job_id: str, *, timeout: float | None = None) -> AsyncIterator[SweepEvent]:
+        """A sweep's answers so far, then live ones, the summary and ``done``."""
+        async for event in self._stream("WatchSweep", svc.WatchSweepRequest(job_id=job_id), sweep_event_from_proto,
+                                        timeout):
+            yield event
+
+    async def get_sweep(self, job_id: str, *, timeout: float | None = None) -> SweepInfo:
+        """A sweep job with every variant's answer (all pages), the robust checks and the summary."""
+        info, token = await self.get_sweep_page(job_id, timeout=timeout)  # type: ignore[misc]
+        while token:
+            more, token = await self.get_sweep_page(job_id, page_token=token, timeout=timeout)  # type: ignore[misc]
+            info.variants += more.variants
+        return info
 
     async def job(self, job_id: str) -> AsyncJobHandle:
         return AsyncJobHandle(self, await self.get_job(job_id))  # type: ignore[misc]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import threading
 import time
@@ -11,7 +12,7 @@ from typing import Any
 import grpc
 import pytest
 
-from lepton_alloc.clients.client import AllocationClient, AllocationError
+from lepton_alloc.clients.client import AllocationClient, AllocationError, AsyncAllocationClient
 from lepton_alloc.models.generator import generate_scenario
 from lepton_alloc.models.scenario import parse_scenario
 from lepton_alloc.models.status import JobState
@@ -57,6 +58,32 @@ def test_sweep_stream_answers_every_variant_as_the_local_run_and_is_stored(clien
     first, token = client.get_sweep_page(job_id, page_size=3)
     second, last = client.get_sweep_page(job_id, page_size=3, page_token=token)
     assert [v.index for v in first.variants + second.variants] == [0, 1, 2, 3] and last == ""
+
+
+def test_the_asyncio_client_streams_a_sweep_as_the_sync_one(client: AllocationClient, server: RunningServer) -> None:
+    base = tiny_scenario()
+
+    async def run() -> tuple[list[Any], list[Any], Any]:
+        async with AsyncAllocationClient(f"127.0.0.1:{server.port}", timeout=60) as c:
+            events = [e async for e in c.sweep(GRID, base)]
+            replay = [e async for e in c.watch_sweep(events[0].job_id)]
+            with pytest.raises(AllocationError) as bad:  # a failure is the client's error, naming the field
+                [e async for e in c.sweep({"grid": [{"path": "budget.nope", "how": "scale", "values": [1.0]}]}, base)]
+            assert bad.value.code == grpc.StatusCode.INVALID_ARGUMENT and "budget.nope" in str(bad.value)
+            return events, replay, await c.get_sweep(events[0].job_id)
+
+    events, replay, info = asyncio.run(run())
+    assert [e.kind for e in events][0] == "state" and [e.kind for e in events][-2:] == ["summary", "done"]
+    streamed = sorted((e.variant for e in events if e.variant), key=lambda v: v.index)
+    assert [v.objective_value for v in streamed] == pytest.approx([23.0, 0.0, 12.0, 23.0], abs=1e-6)
+    assert [e.kind for e in replay] == ["state"] + ["variant"] * 4 + ["robust"] * 4 + ["summary", "done"]
+    assert events[-1].job is not None and events[-1].job.state == JobState.SUCCEEDED
+    # the same job read by the sync client: the same answers
+    again = client.get_sweep(events[0].job_id)
+    assert [(v.index, v.objective_value, v.plan()) for v in info.variants] == \
+        [(v.index, v.objective_value, v.plan()) for v in again.variants] == \
+        [(v.index, v.objective_value, v.plan()) for v in streamed]
+    assert info.summary is not None and info.summary.robust_plan == again.summary.robust_plan
 
 
 def test_submit_sweep_is_idempotent_and_listed_as_a_sweep_job(client: AllocationClient) -> None:
