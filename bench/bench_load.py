@@ -14,7 +14,8 @@ a few tens of milliseconds), until the phase's bound: ``--duration`` seconds or
 ``--max-requests`` calls, whichever comes first (calls in flight at the bound are awaited).
 Each call records its latency and its outcome (``OK`` or the gRPC status name); a successful
 one also the worker's own time (``Result.timings``). A call answered ``RESOURCE_EXHAUSTED``
-(the server's bounded queue is full) is counted and retried after ``--backoff`` seconds.
+(the server's bounded queue is full) is counted and retried after the delay of the server's
+``google.rpc.RetryInfo`` (or a fixed ``--backoff``).
 
 Per (workers, clients): calls, successful solves per second of phase wall time, p50/p95/p99
 latency of the successful calls, errors by status, and the CPU used meanwhile by this process
@@ -245,19 +246,24 @@ class Phase:
             t = time.perf_counter()
             worker: float | None = None
             status = ""
+            hint: float | None = None  # the server's RetryInfo delay, if it sent one
             try:
                 result = client.solve(self.scenario, timeout=self.timeout)
                 code, worker, status = "OK", result.timings.total_seconds, str(result.status)
             except AllocationError as err:
-                code = err.code_name
+                code, hint = err.code_name, err.retry_after
                 self.first_message.setdefault(code, err.message[:200])
             except Exception as err:  # noqa: BLE001 - every failure is an outcome to count
                 code = f"client:{type(err).__name__}"
                 self.first_message.setdefault(code, str(err)[:200])
             end = time.perf_counter()
             out.append(Call(t - self.t0, end - t, code, worker, status))
-            if code == ALLOWED_ERROR and self.backoff > 0:
-                time.sleep(self.backoff)
+            if code == ALLOWED_ERROR:
+                # the server's RetryInfo (how long until a place is likely to free), unless a
+                # fixed --backoff was asked for (self.backoff >= 0)
+                pause = self.backoff if self.backoff >= 0 or hint is None else hint
+                if pause > 0:
+                    time.sleep(pause)
 
     def run(self, server: ServerProcess) -> dict[str, Any]:
         threads = [threading.Thread(target=self._loop, args=(i,), name=f"load-{i}", daemon=True)
@@ -417,8 +423,10 @@ def report(data: dict[str, Any]) -> str:
         "a latency is queueing and the service); *CPU %* = CPU time during the phase / wall time, in % of one "
         "core, of this process (the load generator), of the server's main process (gRPC, job dispatch, SQLite) "
         "and of its worker processes. "
-        f"`RESOURCE_EXHAUSTED` (the queue bound: at most W running + queue-size waiting solves) is retried by "
-        f"the client after {args['backoff']:g} s and counted apart from other errors.",
+        "`RESOURCE_EXHAUSTED` (the queue bound: at most W running + queue-size waiting solves) is retried by "
+        + (f"the client after {args['backoff']:g} s" if args['backoff'] >= 0 else
+           "the client after the delay of the server's `google.rpc.RetryInfo` (0.05 s without one)")
+        + " and counted apart from other errors.",
         "",
         "| workers | clients | calls | OK | solves/s | p50 ms | p95 ms | p99 ms | max ms | RESOURCE_EXHAUSTED "
         "| other errors | worker ms | CPU % load gen / server / workers | wall s |",
@@ -504,7 +512,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--host", default="127.0.0.1", help="loopback address to serve on (default 127.0.0.1; "
                    "anything but loopback is refused)")
     p.add_argument("--timeout", type=float, default=60.0, help="deadline of each call, seconds (default 60)")
-    p.add_argument("--backoff", type=float, default=0.05, help="pause after a RESOURCE_EXHAUSTED answer, seconds")
+    p.add_argument("--backoff", type=float, default=-1.0,
+                   help="pause after a RESOURCE_EXHAUSTED answer, seconds (default: the delay of the server's "
+                        "google.rpc.RetryInfo, 0.05 s without one)")
     p.add_argument("--pause", type=float, default=1.0, help="seconds between phases (default 1)")
     p.add_argument("--scenario", default="small", choices=("small", "example"),
                    help="small: the 10-market scenario of bench_grpc (default); example: the built-in example "

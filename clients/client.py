@@ -54,15 +54,20 @@ CHANNEL_OPTIONS = [
 
 
 class AllocationError(Exception):
-    """A failed call: ``code`` (grpc.StatusCode), ``message``, and ``violations`` for
-    INVALID_ARGUMENT (field path + description, as in the scenario file)."""
+    """A failed call: ``code`` (grpc.StatusCode), ``message``, ``violations`` for
+    INVALID_ARGUMENT (field path + description, as in the scenario file), and ``retry_after``
+    for RESOURCE_EXHAUSTED when the server said when to try again (seconds; its
+    ``google.rpc.RetryInfo``), else None."""
 
-    def __init__(self, code: grpc.StatusCode, message: str, violations: list[FieldViolation] | None = None):
+    def __init__(self, code: grpc.StatusCode, message: str, violations: list[FieldViolation] | None = None,
+                 retry_after: float | None = None):
         self.code = code
         self.message = message
         self.violations = violations or []
+        self.retry_after = retry_after
         detail = "".join(f"\n  {v.field}: {v.description}" for v in self.violations)
-        super().__init__(f"{code.name}: {message}{detail}")
+        hint = f" (the server suggests retrying in {retry_after:.2g} s)" if retry_after is not None else ""
+        super().__init__(f"{code.name}: {message}{hint}{detail}")
 
     @property
     def code_name(self) -> str:
@@ -73,6 +78,7 @@ class AllocationError(Exception):
         code = err.code() if callable(getattr(err, "code", None)) else grpc.StatusCode.UNKNOWN
         message = err.details() if callable(getattr(err, "details", None)) else str(err)
         violations: list[FieldViolation] = []
+        retry_after: float | None = None
         try:
             status = rpc_status.from_call(err)  # type: ignore[arg-type]
         except Exception:  # noqa: BLE001 - a malformed status still becomes our error
@@ -83,7 +89,11 @@ class AllocationError(Exception):
                     bad = error_details_pb2.BadRequest()
                     detail.Unpack(bad)
                     violations.extend(adapter.bad_request_to_violations(bad))
-        return cls(code, message or "", violations)
+                elif detail.Is(error_details_pb2.RetryInfo.DESCRIPTOR):
+                    info = error_details_pb2.RetryInfo()
+                    detail.Unpack(info)
+                    retry_after = info.retry_delay.ToNanoseconds() / 1e9
+        return cls(code, message or "", violations, retry_after)
 
 
 # ----------------------------------------------------------------------------- typed values

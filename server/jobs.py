@@ -61,7 +61,18 @@ TAKE_AFTER_SECONDS = 1.0
 
 
 class QueueFull(Exception):
-    """The bounded job queue is full (mapped to RESOURCE_EXHAUSTED)."""
+    """The bounded job queue is full (mapped to RESOURCE_EXHAUSTED, with ``retry_after``: the
+    seconds until a place is likely to free, sent to the caller as a ``google.rpc.RetryInfo``)."""
+
+    def __init__(self, message: str, retry_after: float):
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+# the retry delay a full queue suggests: a running job's typical length over the workers, within these
+RETRY_AFTER_MIN_SECONDS = 0.05
+RETRY_AFTER_MAX_SECONDS = 30.0
+JOB_SECONDS_SMOOTHING = 0.2  # weight of the newest job in the running mean of a job's length
 
 
 class Draining(Exception):
@@ -146,6 +157,7 @@ class JobManager(SweepJobs):
         # the heartbeat's own clock: ``_wake`` is notified at every enqueue and release, and
         # waiting on it ran the heartbeat's three statements after every job
         self._heartbeat_stop = threading.Event()
+        self._job_seconds = 1.0  # a job's typical wall time (exponential mean), for the retry delay
         self.heartbeat_error = ""  # the store's last failure at a heartbeat ("" = fine)
         self._last_take = 0.0
         self._runtime: dict[str, _Runtime] = {}
@@ -304,12 +316,17 @@ class JobManager(SweepJobs):
         """Refuse new work (QueueFull) when the queue or the tenant's share of it is full; under
         the lock. A tenant at its cap does not block another tenant."""
         if len(self._pending) >= self.queue_size:
-            raise QueueFull(f"the solve queue is full ({self.queue_size} jobs waiting); retry later")
+            raise QueueFull(f"the solve queue is full ({self.queue_size} jobs waiting); retry later", self.retry_after())
         mine = sum(1 for j in self._pending if (rt := self._runtime.get(j)) is not None and rt.tenant == tenant)
         mine += sum(1 for sw in self._sweeps.values() if not sw.started and sw.tenant == tenant)
         if mine >= self.tenant_max_queued:
             raise QueueFull(f"tenant {tenant!r} has {mine} jobs waiting (limit {self.tenant_max_queued} per "
-                            "tenant); retry when one has started")
+                            "tenant); retry when one has started", self.retry_after())
+
+    def retry_after(self) -> float:
+        """Seconds until a waiting job is likely to start (and a place in the queue to free): a
+        job's typical length over the number of workers, within RETRY_AFTER_MIN/MAX_SECONDS."""
+        return min(max(self._job_seconds / len(self.pool.workers), RETRY_AFTER_MIN_SECONDS), RETRY_AFTER_MAX_SECONDS)
 
     def _check_open(self) -> None:
         """Refuse new solves (Draining) once the server is shutting down; under the lock."""
@@ -610,6 +627,7 @@ class JobManager(SweepJobs):
             if self.metrics:
                 self.metrics.active_workers.dec()
         elapsed = time.monotonic() - started
+        self._job_seconds += JOB_SECONDS_SMOOTHING * (elapsed - self._job_seconds)
         if outcome.kind == "result" and outcome.result is not None:
             result = outcome.result
             cancelled = result.status == SolveStatus.CANCELLED or rt.cancel.is_set()

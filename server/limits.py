@@ -276,12 +276,26 @@ def error_status(code: grpc.StatusCode, message: str, violations: list[FieldViol
 
 
 def abort(context: grpc.ServicerContext, code: grpc.StatusCode, message: str,
-          violations: list[FieldViolation] | None = None, budget: int = 8 * 1024) -> None:
-    """End the call with ``code`` (and a BadRequest of ``violations``), within the trailer budget;
-    the message is cut to 512 characters (an id of 20,000 is never echoed whole)."""
+          violations: list[FieldViolation] | None = None, budget: int = 8 * 1024,
+          retry_after: float | None = None) -> None:
+    """End the call with ``code`` (and a BadRequest of ``violations``, or a RetryInfo of
+    ``retry_after`` seconds), within the trailer budget; the message is cut to 512 characters (an
+    id of 20,000 is never echoed whole)."""
     if violations:
         context.abort_with_status(error_status(code, message, violations, budget))
+    if retry_after is not None:
+        context.abort_with_status(retry_status(code, message, retry_after))
     context.abort(code, _cut(message, 512))
+
+
+def retry_status(code: grpc.StatusCode, message: str, retry_after: float) -> grpc.Status:
+    """A status with one ``google.rpc.RetryInfo``: when the caller may try again."""
+    info = error_details_pb2.RetryInfo()
+    info.retry_delay.FromNanoseconds(int(round(max(retry_after, 0.0) * 1e9)))
+    detail = any_pb2.Any()
+    detail.Pack(info)
+    message = _cut(message, 512)
+    return rpc_status.to_status(status_pb2.Status(code=code.value[0], message=message, details=[detail]))
 
 
 # ============================================================================ the interceptor

@@ -57,15 +57,16 @@ log = logging.getLogger("lepton_alloc.rpc")
 
 
 class _Abort(Exception):
-    def __init__(self, code: grpc.StatusCode, message: str, violations: list[FieldViolation] | None = None):
+    def __init__(self, code: grpc.StatusCode, message: str, violations: list[FieldViolation] | None = None,
+                 retry_after: float | None = None):
         super().__init__(message)
-        self.code, self.message, self.violations = code, message, violations or []
+        self.code, self.message, self.violations, self.retry_after = code, message, violations or [], retry_after
 
 
 def _abort(context: grpc.ServicerContext, err: _Abort, budget: int = Limits.max_error_bytes) -> None:
     # the message and the BadRequest fit the trailers (``budget`` bytes; gRPC's limit is 16 KiB,
     # beyond it the client would see RESOURCE_EXHAUSTED): violations beyond it are counted, not sent
-    abort_within_budget(context, err.code, err.message, err.violations, budget)
+    abort_within_budget(context, err.code, err.message, err.violations, budget, err.retry_after)
 
 
 def _invalid(violations: list[FieldViolation], what: str = "invalid scenario") -> _Abort:
@@ -85,7 +86,7 @@ def _mapped() -> Iterator[None]:
     except (AlreadyExists, IdempotencyConflict) as err:
         raise _Abort(grpc.StatusCode.ALREADY_EXISTS, str(err)) from None
     except QueueFull as err:
-        raise _Abort(grpc.StatusCode.RESOURCE_EXHAUSTED, str(err)) from None
+        raise _Abort(grpc.StatusCode.RESOURCE_EXHAUSTED, str(err), retry_after=err.retry_after) from None
     except Draining as err:
         raise _Abort(grpc.StatusCode.UNAVAILABLE, str(err)) from None
     except GateBusy as err:

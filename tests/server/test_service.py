@@ -229,6 +229,9 @@ def test_queue_full_is_resource_exhausted(tmp_path: Path) -> None:
             with pytest.raises(AllocationError) as info:
                 c.submit(tiny_scenario())
             assert info.value.code == grpc.StatusCode.RESOURCE_EXHAUSTED
+            # with a google.rpc.RetryInfo: a job's typical length over the workers; no job has
+            # ended yet, so the first guess (one second) over the one worker
+            assert info.value.retry_after == pytest.approx(1.0) and "retrying in 1 s" in str(info.value)
             # a full queue refuses before the scenario is read: an invalid one gets the same answer
             bad = "name: bad\nstart_year: 2027\nhorizon_years: 0\nmarkets: []\n"
             for call in (lambda: c.solve(document=bad), lambda: c.submit(document=bad)):
@@ -240,6 +243,10 @@ def test_queue_full_is_resource_exhausted(tmp_path: Path) -> None:
             assert c.submit(tiny_scenario(), request_id="again-1").job_id == waiting_again.job_id
             c.cancel(busy.job_id)
             assert wait_until(lambda: c.get_job(waiting.job_id).state == "SUCCEEDED", 20)
+            # three jobs have ended (the cancelled one, then two short ones): the guess follows
+            # their lengths, within its bounds
+            assert wait_until(lambda: c.get_job(waiting_again.job_id).state == "SUCCEEDED", 20)
+            assert 0.05 <= running.manager.retry_after() <= 30.0 and running.manager.retry_after() != 1.0
             c.submit(tiny_scenario())  # room again
             with pytest.raises(AllocationError) as info:  # with room, the invalid scenario is judged
                 c.submit(document=bad)
