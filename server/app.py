@@ -86,6 +86,9 @@ class RunningServer:
         self.health.set(SERVICE_NAME, health_pb2.HealthCheckResponse.NOT_SERVING)
         self.manager.drain(grace)
         self.server.stop(grace=1.0).wait()
+        close_executor = getattr(self.manager.sweep_executor, "close", None)
+        if close_executor is not None:  # a Ray cluster's actors, and this process's connection to it
+            close_executor()
         self.pool.stop()
         self.store.close()
         log.info("stopped")

@@ -80,6 +80,20 @@ class RayExecutor:
     def name(self) -> str:
         return f"Ray at {self.address} ({len(self.actors)} actors)"
 
+    def close(self) -> None:
+        """Release the actors and disconnect this process from Ray. A process left connected to
+        a cluster that is then stopped is ended by Ray itself once it gives up reconnecting (a
+        test process died that way, with exit code 1 and no word, tests after the Ray one)."""
+        ray, actors, self.actors = self.ray, self.actors, []
+        for actor in actors:
+            try:
+                ray.kill(actor)
+            except Exception:  # noqa: BLE001 - the cluster may be gone already
+                log.debug("could not kill a sweep actor", exc_info=True)
+        with _LOCK:
+            if ray.is_initialized():
+                ray.shutdown()
+
     def __call__(self, sweep_id: str, base: Scenario, spec: SweepSpec, phase: str, indices: list[int],
                  summary: SweepSummary | None, on_item: Callable[[Any], None], cancel: threading.Event | None = None,
                  time_limit: float = 0.0) -> list[str]:
@@ -124,4 +138,7 @@ def run_sweep_on_ray(base: Scenario, spec: SweepSpec, address: str, *, actors: i
     def run_phase(phase: str, indices: list[int], summary: SweepSummary | None, take: Callable[[Any], None]) -> list[str]:
         return executor(sweep_id, base, spec, phase, indices, summary, take)
 
-    return sweep_phases(base, spec, run_phase, variants_to(on_variant), should_stop)
+    try:
+        return sweep_phases(base, spec, run_phase, variants_to(on_variant), should_stop)
+    finally:
+        executor.close()

@@ -213,6 +213,11 @@ def ray_server(tmp_path_factory: pytest.TempPathFactory) -> Any:
         running = start(tmp_path_factory.mktemp("ray"), sweep_executor=f"127.0.0.1:{port}", ray_actors=2)
         yield running
         running.stop(grace=1.0)
+        import ray
+
+        # the stopped server let go of the cluster: a process still connected when the cluster
+        # stops is ended by Ray a while later (it ended this test run, in the tests after this one)
+        assert not ray.is_initialized()
     finally:
         subprocess.run([ray_cli, "stop", "--force"], capture_output=True, timeout=120)
         for k, v in saved.items():
