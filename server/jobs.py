@@ -515,12 +515,19 @@ class JobManager(SweepJobs):
         for q in watchers:
             q.put(msg)
 
-    def _finish(self, job_id: str, state: JobState, **kw: Any) -> JobRecord:
-        """End a job (``kw`` as for :meth:`Store.set_job_state`, ``audit_of`` included)."""
+    def _finish(self, job_id: str, state: JobState, *, audit_of: Callable[[JobRecord], AuditRecord] | None = None,
+                **kw: Any) -> JobRecord:
+        """End a job or a sweep (``kw`` as for :meth:`Store.set_job_state`). ``audit_of`` makes the
+        record of its end: stored with the move, or on its own when the job had ended already."""
         try:
-            job = self.store.set_job_state(job_id, state, finished_at=time.time(), **kw)
+            job = self.store.set_job_state(job_id, state, finished_at=time.time(), audit_of=audit_of, **kw)
         except ValueError:  # already terminal (a race between cancel and completion, or a take-over)
             job = self.store.get_job(job_id)
+            if audit_of is not None:
+                try:
+                    self.store.append_audit(audit_of(job))
+                except Exception:  # noqa: BLE001 - the end stands; its record is logged as missing
+                    log.exception("could not append the audit record of job %s", job_id)
         with self._lock:
             rt = self._runtime.get(job_id)
         if rt is not None:

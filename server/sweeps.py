@@ -118,6 +118,8 @@ class SweepJobs:
         @staticmethod
         def _audit_of(status: str, objective: float | None,
                       solver_version: str) -> Callable[[JobRecord], AuditRecord]: ...
+        def _finish(self, job_id: str, state: JobState, *,
+                    audit_of: Callable[[JobRecord], AuditRecord] | None = None, **kw: Any) -> JobRecord: ...
 
     def submit_sweep(self, base: Scenario, spec: SweepSpec, *, request_id: str = "", scenario_name: str = "",
                      scenario_revision: int = 0, who: str = "", tenant: str = DEFAULT_TENANT) -> tuple[JobRecord, bool]:
@@ -202,16 +204,8 @@ class SweepJobs:
             self._flush(sw, force=True)
         except Exception:  # noqa: BLE001
             log.exception("could not store the last answers of sweep %s", sw.job_id)
-        audit_of = self._audit_of(state.lower(), None, "")
-        try:
-            job = self.store.set_job_state(sw.job_id, state, finished_at=time.time(), error=error, detail=detail,
-                                           owner=self.server_id, audit_of=audit_of)
-        except ValueError:  # already terminal
-            job = self.store.get_job(sw.job_id)
-            try:
-                self.store.append_audit(audit_of(job))
-            except Exception:  # noqa: BLE001
-                log.exception("could not append the audit record of sweep %s", sw.job_id)
+        job = self._finish(sw.job_id, state, error=error, detail=detail, owner=self.server_id,
+                           audit_of=self._audit_of(state.lower(), None, ""))
         self._sweep_publish(sw, SweepEventMsg(SweepEventKind.DONE, job=job, done=len(sw.results), total=sw.total))
         sw.done.set()
         with self._lock:
