@@ -196,7 +196,7 @@ def start_server(cfg: ServerConfig) -> RunningServer:
         # every call but health and reflection: an API token, or anonymous from loopback if allowed
         # then malformed or oversized requests (INVALID_ARGUMENT) and the caps on streams
         interceptors=[AuthInterceptor(verify, allow_anonymous_loopback=cfg.allow_anonymous_loopback),
-                      RequestGuard(limits)],
+                      RequestGuard(limits, retry_after=manager.retry_after)],
         # requests above max_request_bytes (and up to this) are refused by RequestGuard naming the
         # limit; every reply fits this (the servicer's checks)
         options=[("grpc.max_receive_message_length", limits.max_message_bytes),

@@ -26,6 +26,7 @@ from __future__ import annotations
 import contextlib
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, fields
 from typing import Any
@@ -368,9 +369,13 @@ class RequestGuard(grpc.ServerInterceptor):  # type: ignore[misc]
     are capped (module docstring). Compose it after the authentication interceptor, so that a
     caller is known (and refused without a token) before anything else."""
 
-    def __init__(self, limits: Limits):
+    def __init__(self, limits: Limits, retry_after: Callable[[], float] | None = None):
         self.limits = limits
         self.slots = StreamSlots(limits.max_streams, limits.max_streams_per_caller)
+        # a refused Solve or ExplainJob (too many in progress) carries a RetryInfo of this many
+        # seconds: when one of them is likely to end (JobManager.retry_after); a refused stream
+        # carries none, since only closing one of the caller's streams frees its place
+        self.retry_after = retry_after
 
     def intercept_service(self, continuation: Callable[[Any], Any], handler_call_details: Any) -> Any:
         handler = continuation(handler_call_details)
@@ -379,7 +384,7 @@ class RequestGuard(grpc.ServerInterceptor):  # type: ignore[misc]
         method = handler_call_details.method or ""
         parse = self._parser(handler.request_deserializer)
         long_call = handler.request_streaming or handler.response_streaming or method in LONG_UNARY
-        slots, caller = self.slots, caller_of
+        slots, caller, retry_after = self.slots, caller_of, self.retry_after
 
         def request_of(item: Any, context: Any) -> Any:
             got = parse(item)
@@ -399,10 +404,11 @@ class RequestGuard(grpc.ServerInterceptor):  # type: ignore[misc]
             who = caller(context)
             refused = slots.take(who)
             if refused is not None:
-                what = "Solve and ExplainJob calls in progress" if method in LONG_UNARY else "open streams"
-                context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED,
-                              f"too many {what} {refused}; " + ("close some" if what == "open streams"
-                                                                  else "wait for some to finish"))
+                if method not in LONG_UNARY:
+                    context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, f"too many open streams {refused}; close some")
+                abort(context, grpc.StatusCode.RESOURCE_EXHAUSTED,
+                      f"too many Solve and ExplainJob calls in progress {refused}; wait for some to finish",
+                      retry_after=retry_after() if retry_after is not None else None)
             once = threading.Lock()
             done = [False]
 
@@ -475,7 +481,12 @@ def _raw(data: bytes) -> _Raw:
 
 
 class GateBusy(Exception):
-    """Too many large scenarios wait for validation (RESOURCE_EXHAUSTED: retry later)."""
+    """Too many large scenarios wait for validation (RESOURCE_EXHAUSTED, with ``retry_after``:
+    the seconds until a place in the line is likely to free)."""
+
+    def __init__(self, message: str, retry_after: float):
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class GateCancelled(Exception):
@@ -490,6 +501,8 @@ class ValidationGate:
     shortened while it runs, keeps them answering."""
 
     SWITCH_INTERVAL = 0.0005  # seconds; Python's default is 0.005
+    SMOOTHING = 0.2  # weight of the newest validation in the typical validation time
+    RETRY_MIN_SECONDS, RETRY_MAX_SECONDS = 0.05, 30.0
 
     def __init__(self, slots: int, waiting: int, threshold: int):
         self.slots, self.waiting, self.threshold = slots, waiting, threshold
@@ -499,6 +512,7 @@ class ValidationGate:
         self._running = 0
         self._saved_interval: float | None = None
         self._local = threading.local()
+        self._seconds = 1.0  # a large validation's typical wall time (exponential mean), for the retry delay
 
     @contextlib.contextmanager
     def turn(self, size: int, active: Callable[[], bool] = lambda: True) -> Iterator[None]:
@@ -511,7 +525,7 @@ class ValidationGate:
             with self._lock:
                 if self._waiting >= self.waiting:
                     raise GateBusy(f"too many large scenarios waiting for validation (limit {self.waiting}); "
-                                   "retry later")
+                                   "retry later", self._retry_after())
                 self._waiting += 1
             try:
                 while not self._sem.acquire(timeout=0.1):
@@ -522,11 +536,12 @@ class ValidationGate:
                     self._waiting -= 1
         self._started()
         self._local.held = True
+        began = time.monotonic()
         try:
             yield
         finally:
             self._local.held = False
-            self._ended()
+            self._ended(time.monotonic() - began)
             self._sem.release()
 
     def _started(self) -> None:
@@ -536,8 +551,19 @@ class ValidationGate:
                 self._saved_interval = sys.getswitchinterval()
                 sys.setswitchinterval(min(self._saved_interval, self.SWITCH_INTERVAL))
 
-    def _ended(self) -> None:
+    def retry_after(self) -> float:
+        """Seconds until a place in the line is likely to free: the validations running and
+        waiting, at a typical validation's length each, over the slots; within 0.05-30 s."""
         with self._lock:
+            return self._retry_after()
+
+    def _retry_after(self) -> float:  # under the lock
+        seconds = self._seconds * max(self._running + self._waiting, 1) / max(self.slots, 1)
+        return min(max(seconds, self.RETRY_MIN_SECONDS), self.RETRY_MAX_SECONDS)
+
+    def _ended(self, seconds: float) -> None:
+        with self._lock:
+            self._seconds += self.SMOOTHING * (seconds - self._seconds)
             self._running -= 1
             if self._running == 0 and self._saved_interval is not None:
                 sys.setswitchinterval(self._saved_interval)

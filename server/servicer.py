@@ -90,7 +90,7 @@ def _mapped() -> Iterator[None]:
     except Draining as err:
         raise _Abort(grpc.StatusCode.UNAVAILABLE, str(err)) from None
     except GateBusy as err:
-        raise _Abort(grpc.StatusCode.RESOURCE_EXHAUSTED, str(err)) from None
+        raise _Abort(grpc.StatusCode.RESOURCE_EXHAUSTED, str(err), retry_after=err.retry_after) from None
     except GateCancelled as err:
         raise _Abort(grpc.StatusCode.CANCELLED, str(err)) from None
 

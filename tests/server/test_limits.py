@@ -19,7 +19,7 @@ from google.rpc import error_details_pb2, status_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_status import rpc_status
 
-from lepton_alloc.clients.client import CHANNEL_OPTIONS, AllocationClient
+from lepton_alloc.clients.client import CHANNEL_OPTIONS, AllocationClient, AllocationError
 from lepton_alloc.proto import adapter
 from lepton_alloc.proto.lepton.allocation.v1 import allocation_service_pb2 as svc
 from lepton_alloc.proto.lepton.allocation.v1 import allocation_service_pb2_grpc as svc_grpc
@@ -449,9 +449,41 @@ def test_the_global_stream_cap_leaves_the_server_answering(small: RunningServer,
             ch.close()
 
 
+def test_too_many_solve_calls_in_progress_are_refused_with_a_retry_delay(tmp_path: Any) -> None:
+    # two long Solve calls fill the caller's places (max_streams_per_caller 2): a third Solve is
+    # RESOURCE_EXHAUSTED with a google.rpc.RetryInfo, the job manager's estimate (no job has ended:
+    # the first guess, one second over the one worker); a stream refused for the same reason has none
+    running = start(tmp_path, workers=1, max_streams=4, max_streams_per_caller=2)
+    address = f"127.0.0.1:{running.port}"
+    try:
+        with grpc.insecure_channel(address, options=CHANNEL_OPTIONS) as ch, \
+                AllocationClient(address, timeout=60) as client:
+            stub = svc_grpc.AllocationServiceStub(ch)
+            slow = svc.SolveRequest(scenario=adapter.scenario_to_proto(slow_scenario(seed=3)))
+            calls = [stub.Solve.future(slow, timeout=120) for _ in range(2)]
+            assert wait_until(lambda: len(client.list_jobs()[0]) == 2, 20)  # both calls hold their places
+            try:
+                err = refused(stub.Solve, svc.SolveRequest(scenario=adapter.scenario_to_proto(tiny_scenario())))
+                assert err.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+                assert err.details() == ("too many Solve and ExplainJob calls in progress for this caller (limit 2); "
+                                         "wait for some to finish")
+                details = rpc_status.from_call(err).details
+                assert len(details) == 1 and details[0].Is(error_details_pb2.RetryInfo.DESCRIPTOR)
+                info = error_details_pb2.RetryInfo()
+                details[0].Unpack(info)
+                assert info.retry_delay.ToNanoseconds() == 1_000_000_000
+                # ... which the Python client reads as AllocationError.retry_after
+                assert AllocationError.from_rpc_error(err).retry_after == pytest.approx(1.0)
+            finally:
+                for call in calls:
+                    call.cancel()
+    finally:
+        running.stop(grace=0.5)
+
+
 def test_the_validation_gate_lets_one_large_scenario_through_at_a_time() -> None:
     gate = ValidationGate(slots=1, waiting=1, threshold=100)
-    inside, peak, errors = [0], [0], []
+    inside, peak, errors, delays = [0], [0], [], []
     lock = threading.Lock()
 
     def validate(size: int) -> None:
@@ -465,6 +497,7 @@ def test_the_validation_gate_lets_one_large_scenario_through_at_a_time() -> None
                     inside[0] -= 1
         except GateBusy as exc:
             errors.append(str(exc))
+            delays.append(exc.retry_after)
 
     threads = [threading.Thread(target=validate, args=(1000,)) for _ in range(3)]
     threads.append(threading.Thread(target=validate, args=(10,)))  # small: no turn needed
@@ -475,6 +508,11 @@ def test_the_validation_gate_lets_one_large_scenario_through_at_a_time() -> None
         t.join()
     assert peak[0] == 2  # one large at a time, plus the small one beside it
     assert errors == ["too many large scenarios waiting for validation (limit 1); retry later"]
+    # the refusal's retry delay: one validating and one waiting, at the first guess of a second
+    # each, over the one slot; then the typical length follows the two 0.3 s validations that
+    # ended (exponential mean, weight 0.2: 1 -> 0.86 -> 0.75)
+    assert delays == [pytest.approx(2.0)]
+    assert 0.74 <= gate.retry_after() <= 0.85
 
 
 def test_stream_slots_count_per_caller_and_in_total() -> None:
