@@ -449,6 +449,16 @@ def report(data: dict[str, Any]) -> str:
             L.append(f"| {n} | {_num(x['base'], 1)} | {x['other']:.1f} | {_num(x['ratio'], 2)} |")
         L.append(f"| best of each | {r['best_base']:.1f} | {r['best_other']:.1f} | **{_num(r['best_ratio'], 2)}** |")
         L.append("")
+    if data.get("bare"):
+        b = data["bare"]
+        L += ["## What the cores allow: the same solves in plain processes", "",
+              "`solve_scenario` in a loop in k processes side by side for the phase's duration: no server, "
+              "gRPC, store or load generator. Their ratio is the ceiling of the service's.", "",
+              "| processes | solves/s | ms per solve | ratio to 1 process |", "|---:|---:|---:|---:|"]
+        for r in b:
+            L.append(f"| {r['processes']} | {r['solves_per_second']:.1f} | {r['ms_per_solve']:.1f} | "
+                     f"{r['solves_per_second'] / b[0]['solves_per_second']:.2f} |")
+        L.append("")
     L += ["## Against the issue's targets", ""]
     other_total = sum(p["other_errors"] for s in servers for p in s["phases"])
     exhausted = sum(p["errors"].get(ALLOWED_ERROR, 0) for s in servers for p in s["phases"])
@@ -477,6 +487,41 @@ def report(data: dict[str, Any]) -> str:
     L.append(f"- loadavg at the end: {data['loadavg_end']}")
     L.append("")
     return "\n".join(L)
+
+
+# ----------------------------------------------------------------------------- the machine's own scaling
+
+
+def _bare_solves(scenario: Scenario, seconds: float, out: Any) -> None:  # in a child process
+    from lepton_alloc.models import solve_scenario
+
+    for _ in range(3):
+        solve_scenario(scenario)  # warm
+    n, t0 = 0, time.perf_counter()
+    while time.perf_counter() - t0 < seconds:
+        solve_scenario(scenario)
+        n += 1
+    out.put((n, time.perf_counter() - t0))
+
+
+def bare_scaling(scenario: Scenario, seconds: float, counts: list[int]) -> list[dict[str, Any]]:
+    """Solves per second of ``solve_scenario`` in k plain processes side by side (no server, no
+    gRPC, no store): what the cores allow, the ceiling of the service's ratio of 2 workers to 1."""
+    import multiprocessing as mp
+
+    ctx = mp.get_context("spawn")
+    rows = []
+    for k in counts:
+        q = ctx.Queue()
+        procs = [ctx.Process(target=_bare_solves, args=(scenario, seconds, q)) for _ in range(k)]
+        for pr in procs:
+            pr.start()
+        got = [q.get(timeout=seconds + 120) for _ in procs]
+        for pr in procs:
+            pr.join()
+        rows.append({"processes": k, "solves_per_second": sum(n / wall for n, wall in got),
+                     "ms_per_solve": statistics.median(1000 * wall / n for n, wall in got if n)})
+    return rows
 
 
 # ----------------------------------------------------------------------------- main
@@ -519,6 +564,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--scenario", default="small", choices=("small", "example"),
                    help="small: the 10-market scenario of bench_grpc (default); example: the built-in example "
                         "(20 markets, a few hundred ms per solve)")
+    p.add_argument("--no-bare", dest="bare", action="store_false",
+                   help="skip the plain processes' scaling (solves without a server, as many processes as workers)")
     p.add_argument("--out", default=str(DEFAULT_OUT), help="Markdown report; the raw numbers go to a .json next to it")
     args = p.parse_args(argv)
 
@@ -564,6 +611,8 @@ def main(argv: list[str] | None = None) -> int:
         "servers": servers,
     }
     data["ratios"] = ratios(servers)
+    if args.bare and len(worker_counts) > 1:
+        data["bare"] = bare_scaling(scenario, args.duration, sorted(set(worker_counts)))
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(report(data), encoding="utf-8")
     out.with_suffix(".json").write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")

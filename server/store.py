@@ -439,9 +439,11 @@ class _NoLock:
 
 
 # The statements of a solve's path (create, claim, end: 3 transactions per solve), built once.
-# Building a Core statement per call (coercions, .values(), its cache key) cost about as much
-# CPU as running it: 3.2 ms of the store's Python time per solve against 1.9 ms with these
-# (bench/results/load.md). Bound values are named b_* where a column of that name is SET.
+# Building a Core statement per call (coercions, .values(), its cache key) cost more CPU than
+# running it: a job's three transactions took 3.25 ms of CPU on the SQLite file (2.50 in
+# memory, 4.25 on PostgreSQL) when built per call, 1.42 (0.75, 2.28) with these
+# (bench/bench_store.py -> bench/results/store.md). Bound values are named b_* (a name that is
+# also a column's would make SQLAlchemy SET that column).
 _B = sa.bindparam
 _APPEND_EVENT = job_events.insert().from_select(
     ["job_id", "seq", "at", "state", "detail"],
