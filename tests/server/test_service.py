@@ -130,6 +130,26 @@ def test_idempotent_resubmission_runs_one_solve(server, client: AllocationClient
     assert len(audits) == 1  # exactly one solve ran
 
 
+def test_an_end_refused_because_the_job_had_ended_is_still_audited(server, client: AllocationClient) -> None:
+    # the race a cancel or a take-over wins against a finishing solve, played out directly: the
+    # job's end is recorded by the manager once more, the store refuses the move (the job is
+    # terminal), and the end's audit record is written on its own; the job itself is unchanged
+    from lepton_alloc.server.store import JobState
+
+    job = client.submit(tiny_scenario(name="raced"))
+    assert wait_until(lambda: client.get_job(job.job_id).state == "SUCCEEDED", 30)
+    before = [a for a in server.store.list_audit(limit=10000) if a.job_id == job.job_id]
+    assert [a.status for a in before] == ["optimal"]
+    ended = server.manager._finish(job.job_id, JobState.CANCELLED, error="late",
+                                   audit_of=server.manager._audit_of("cancelled", None, ""))
+    assert ended.state == JobState.SUCCEEDED and ended.error is None
+    after = [a for a in server.store.list_audit(limit=10000) if a.job_id == job.job_id]
+    assert len(after) == 2 and after[0].status == "cancelled" and after[0].action == "solve"
+    got = client.get_job(job.job_id)
+    assert got.state == "SUCCEEDED" and [h[0] for h in got.history] == ["QUEUED", "RUNNING", "SUCCEEDED"]
+    assert got.result is not None and got.result.objective_value == pytest.approx(TINY_OPTIMUM)
+
+
 def test_progress_events_stream_incumbents(client: AllocationClient) -> None:
     job = client.submit(slow_scenario(), time_limit_seconds=6)
     progress = []
