@@ -54,3 +54,12 @@ def test_remote_sweep_and_bad_input(tmp_path: Path, server: RunningServer) -> No
     assert bad.returncode == 2 and "--draw" in bad.stderr
     bad = cli("sweep", str(tiny_file(tmp_path)), "--draws", "5", "--draw", "discount_rate=add:normal:0")
     assert bad.returncode == 2 and "normal takes 2 numbers" in bad.stderr
+
+
+def test_summary_money_never_shows_a_negative_zero() -> None:
+    # a robust plan's regret can be a hair below zero (a variant's own optimum is proven only
+    # within its gap); the summary shows it as 0.0, and real negatives keep their sign
+    from lepton_alloc.clients.sweep_cli import _money
+
+    assert [_money(x) for x in (-0.0, -0.01, -0.049, 0.04, -0.06, 1234.56, None)] == \
+        ["0.0", "0.0", "0.0", "0.0", "-0.1", "1,234.6", "-"]
