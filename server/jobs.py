@@ -15,7 +15,8 @@ Fair use: a tenant may hold at most ``tenant_max_queued`` waiting jobs and run a
 waiting job leaves the queue at once. Progress reaching watchers is throttled
 (``min_event_interval``) so a fast stream of HiGHS callbacks cannot flood a client; new
 incumbents are always forwarded unless they arrive faster than that interval, in which case the
-newest one wins.
+newest one wins: it goes with the next event past the interval or, at the latest, before the
+job's end (so the last progress event a watcher sees carries the solve's best plan).
 """
 
 from __future__ import annotations
@@ -104,7 +105,7 @@ class _Runtime:
     watchers: list[queue.Queue[JobEventMsg]] = field(default_factory=list)
     last_emit: float = 0.0
     last_persist: float = 0.0
-    pending_progress: Progress | None = None
+    pending_progress: Progress | None = None  # the newest progress held back by min_event_interval
     part: ExplainPart | None = None  # an explanation chunk's answer
     error: str = ""
     on_item: Any = None  # a sweep chunk: called with each variant's answer
@@ -620,10 +621,12 @@ class JobManager(SweepJobs):
 
         def on_progress(progress: Progress) -> None:
             now = time.monotonic()
-            rt.pending_progress = progress
             if now - rt.last_emit >= self.min_event_interval:
                 rt.last_emit = now
+                rt.pending_progress = None
                 self._publish(rt, JobEventMsg(EventKind.PROGRESS, progress=progress))
+            else:  # the newest one wins: sent with the next event past the interval, or when the solve ends
+                rt.pending_progress = progress
             if now - rt.last_persist >= 1.0:
                 rt.last_persist = now
                 self.store.set_job_progress(job_id, json.dumps(progress.to_dict()))
@@ -633,6 +636,9 @@ class JobManager(SweepJobs):
         finally:
             if self.metrics:
                 self.metrics.active_workers.dec()
+        if rt.pending_progress is not None:  # held back by the interval: HiGHS's last word (often its best plan)
+            self._publish(rt, JobEventMsg(EventKind.PROGRESS, progress=rt.pending_progress))
+            rt.pending_progress = None
         elapsed = time.monotonic() - started
         self._job_seconds += JOB_SECONDS_SMOOTHING * (elapsed - self._job_seconds)
         if outcome.kind == "result" and outcome.result is not None:

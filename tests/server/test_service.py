@@ -150,6 +150,28 @@ def test_an_end_refused_because_the_job_had_ended_is_still_audited(server, clien
     assert got.result is not None and got.result.objective_value == pytest.approx(TINY_OPTIMUM)
 
 
+def test_the_last_progress_event_carries_the_best_plan_even_when_throttled(tmp_path: Path) -> None:
+    # with a progress interval longer than the solve, every event after the first is held back;
+    # the newest one is still sent before the job's end: the watcher's last progress event is the
+    # solve's best plan, not the head start's first one (2,032.29 on the built-in example)
+    from lepton_alloc.models import load_builtin_example
+
+    running = start(tmp_path, workers=1, progress_interval=30.0)
+    try:
+        with AllocationClient(f"127.0.0.1:{running.port}") as c:
+            job = c.submit(load_builtin_example())
+            events = list(c.watch(job.job_id, timeout=60))
+        progress = [e.progress for e in events if e.kind == "progress"]
+        final = events[-1].job
+        assert events[-1].kind == "done" and final is not None and final.result is not None
+        assert final.result.status == "optimal" and final.result.objective_value == pytest.approx(2050.5771, abs=1e-3)
+        assert len(progress) == 2  # the first event, and the newest one held back
+        assert progress[0].objective == pytest.approx(2032.2877, abs=1e-3)  # the head start's plan
+        assert progress[-1].objective == pytest.approx(final.result.objective_value, rel=1e-9)
+    finally:
+        running.stop(grace=0.5)
+
+
 def test_progress_events_stream_incumbents(client: AllocationClient) -> None:
     job = client.submit(slow_scenario(), time_limit_seconds=6)
     progress = []
