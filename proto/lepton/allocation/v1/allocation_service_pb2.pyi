@@ -8,9 +8,12 @@ status details listing every field violation (a scenario field by its path in th
 file, e.g. `markets[3].options[0].margin`; any other request field by its path in the
 request, e.g. `options.time_limit_seconds`); NOT_FOUND for an unknown job or stored scenario;
 ALREADY_EXISTS for a name or request_id already taken; RESOURCE_EXHAUSTED when the solve
-queue is full (checked before the scenario is read), with a `google.rpc.RetryInfo` whose
-retry_delay is when a place is likely to free (a job's typical length over the workers,
-0.05 to 30 s); UNAVAILABLE while the server shuts down. An infeasible or time-limited solve
+queue is full (checked before the scenario is read), when too many Solve and ExplainJob
+calls are in progress, or when too many large scenarios wait for validation, each with a
+`google.rpc.RetryInfo` whose retry_delay is when a place is likely to free (0.05 to 30 s: a
+job's typical length over the workers, or a validation's over the validation slots); and
+RESOURCE_EXHAUSTED without one when a caller has too many streams open (closing one frees
+its place); UNAVAILABLE while the server shuts down. An infeasible or time-limited solve
 is not an error: its Result carries the status.
 
 A scenario can be sent three ways: as a `Scenario` message, as `scenario_document` (the

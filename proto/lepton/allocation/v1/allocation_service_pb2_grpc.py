@@ -162,8 +162,10 @@ class AllocationServiceServicer:
 
     def WatchJob(self, request, context):
         """Streams a job's events: its current state first, then state changes and progress until
-        the job ends; the stream then closes. Watching an ended job sends its state and the
-        final job.
+        the job ends; the stream then closes. Progress comes at most every progress_interval
+        (0.1 s) per job, the newest event winning; the last one held back is sent before the end,
+        so the last progress event carries the solve's best plan. Watching an ended job sends its
+        state and the final job.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

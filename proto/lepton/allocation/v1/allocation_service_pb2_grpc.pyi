@@ -8,9 +8,12 @@ status details listing every field violation (a scenario field by its path in th
 file, e.g. `markets[3].options[0].margin`; any other request field by its path in the
 request, e.g. `options.time_limit_seconds`); NOT_FOUND for an unknown job or stored scenario;
 ALREADY_EXISTS for a name or request_id already taken; RESOURCE_EXHAUSTED when the solve
-queue is full (checked before the scenario is read), with a `google.rpc.RetryInfo` whose
-retry_delay is when a place is likely to free (a job's typical length over the workers,
-0.05 to 30 s); UNAVAILABLE while the server shuts down. An infeasible or time-limited solve
+queue is full (checked before the scenario is read), when too many Solve and ExplainJob
+calls are in progress, or when too many large scenarios wait for validation, each with a
+`google.rpc.RetryInfo` whose retry_delay is when a place is likely to free (0.05 to 30 s: a
+job's typical length over the workers, or a validation's over the validation slots); and
+RESOURCE_EXHAUSTED without one when a caller has too many streams open (closing one frees
+its place); UNAVAILABLE while the server shuts down. An infeasible or time-limited solve
 is not an error: its Result carries the status.
 
 A scenario can be sent three ways: as a `Scenario` message, as `scenario_document` (the
@@ -62,8 +65,10 @@ class AllocationServiceStub:
     """Lists jobs, newest first, optionally only those in one state."""
     WatchJob: _grpc.UnaryStreamMultiCallable[_allocation_service_pb2.WatchJobRequest, _allocation_service_pb2.WatchJobResponse]
     """Streams a job's events: its current state first, then state changes and progress until
-    the job ends; the stream then closes. Watching an ended job sends its state and the
-    final job.
+    the job ends; the stream then closes. Progress comes at most every progress_interval
+    (0.1 s) per job, the newest event winning; the last one held back is sent before the end,
+    so the last progress event carries the solve's best plan. Watching an ended job sends its
+    state and the final job.
     """
     CancelJob: _grpc.UnaryUnaryMultiCallable[_allocation_service_pb2.CancelJobRequest, _allocation_service_pb2.CancelJobResponse]
     """Requests cancellation of a job: a queued job is cancelled at once, a running solve stops
@@ -129,8 +134,10 @@ class AllocationServiceAsyncStub(AllocationServiceStub):
     """Lists jobs, newest first, optionally only those in one state."""
     WatchJob: _aio.UnaryStreamMultiCallable[_allocation_service_pb2.WatchJobRequest, _allocation_service_pb2.WatchJobResponse]  # type: ignore[assignment]
     """Streams a job's events: its current state first, then state changes and progress until
-    the job ends; the stream then closes. Watching an ended job sends its state and the
-    final job.
+    the job ends; the stream then closes. Progress comes at most every progress_interval
+    (0.1 s) per job, the newest event winning; the last one held back is sent before the end,
+    so the last progress event carries the solve's best plan. Watching an ended job sends its
+    state and the final job.
     """
     CancelJob: _aio.UnaryUnaryMultiCallable[_allocation_service_pb2.CancelJobRequest, _allocation_service_pb2.CancelJobResponse]  # type: ignore[assignment]
     """Requests cancellation of a job: a queued job is cancelled at once, a running solve stops
@@ -223,8 +230,10 @@ class AllocationServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_abc.Iterator[_allocation_service_pb2.WatchJobResponse], _abc.AsyncIterator[_allocation_service_pb2.WatchJobResponse]]:
         """Streams a job's events: its current state first, then state changes and progress until
-        the job ends; the stream then closes. Watching an ended job sends its state and the
-        final job.
+        the job ends; the stream then closes. Progress comes at most every progress_interval
+        (0.1 s) per job, the newest event winning; the last one held back is sent before the end,
+        so the last progress event carries the solve's best plan. Watching an ended job sends its
+        state and the final job.
         """
 
     @_abc_1.abstractmethod
