@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import os
 import time
+import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
@@ -618,17 +619,22 @@ class AllocationClient(_Api):
     def solve_many(self, items: list[tuple[str, Scenario | str]], *, concurrency: int = 4,
                    time_limit_seconds: float | None = None, mip_rel_gap: float | None = None,
                    on_done: Callable[[str, Result | AllocationError], None] | None = None,
+                   max_wait_seconds: float = 600.0,
                    ) -> list[tuple[str, Result | AllocationError]]:
         """Solve many scenarios (``(name, Scenario or scenario-file text)``) with at most
         ``concurrency`` jobs in flight; answers in the given order, a failure as its
-        :class:`AllocationError` rather than an exception. ``on_done`` is called as each ends."""
+        :class:`AllocationError` rather than an exception. ``on_done`` is called as each ends.
+        A submission the server refuses for lack of room (``RESOURCE_EXHAUSTED`` with a retry
+        delay: its queue or the tenant's share of it is full) is made again after that delay,
+        for at most ``max_wait_seconds`` per scenario; then the refusal is its answer."""
         from concurrent.futures import ThreadPoolExecutor
 
         def one(item: tuple[str, Scenario | str]) -> tuple[str, Result | AllocationError]:
             name, source = item
             try:
                 kwargs: dict[str, Any] = {"document": source} if isinstance(source, str) else {"scenario": source}
-                handle = self.submit(time_limit_seconds=time_limit_seconds, mip_rel_gap=mip_rel_gap, **kwargs)
+                handle = self._submit_when_admitted(max_wait_seconds, time_limit_seconds=time_limit_seconds,
+                                                    mip_rel_gap=mip_rel_gap, **kwargs)
                 answer: Result | AllocationError = handle.result()
             except AllocationError as err:
                 answer = err
@@ -638,6 +644,21 @@ class AllocationClient(_Api):
 
         with ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix="lepton-batch") as pool:
             return list(pool.map(one, items))
+
+    def _submit_when_admitted(self, max_wait_seconds: float, **kwargs: Any) -> JobHandle:
+        """:meth:`submit`, made again after the server's retry delay while it refuses for lack of
+        room, for at most ``max_wait_seconds`` (one request id throughout: a submission that was
+        accepted after all is not made twice)."""
+        kwargs.setdefault("request_id", uuid.uuid4().hex)
+        give_up = time.monotonic() + max_wait_seconds
+        while True:
+            try:
+                return self.submit(**kwargs)
+            except AllocationError as err:
+                left = give_up - time.monotonic()
+                if err.code != grpc.StatusCode.RESOURCE_EXHAUSTED or err.retry_after is None or left <= 0:
+                    raise
+                time.sleep(min(err.retry_after, left))
 
 
 class JobHandle:

@@ -276,11 +276,16 @@ def test_queue_full_is_resource_exhausted(tmp_path: Path) -> None:
             assert info.value.retry_after == pytest.approx(1.0) and "retrying in 1 s" in str(info.value)
             # a full queue refuses before the scenario is read: an invalid one gets the same answer
             bad = "name: bad\nstart_year: 2027\nhorizon_years: 0\nmarkets: []\n"
+            delays = []
             for call in (lambda: c.solve(document=bad), lambda: c.submit(document=bad)):
                 with pytest.raises(AllocationError) as info:
                     call()
                 assert info.value.code == grpc.StatusCode.RESOURCE_EXHAUSTED, info.value
                 assert "queue" in str(info.value)
+                delays.append(info.value.retry_after)
+            # refused callers get turns one place apart (not one delay for all, which sent a crowd
+            # back together): the second refusal 2 s, the third 3 s, less the time in between
+            assert delays == [pytest.approx(2.0, abs=0.25), pytest.approx(3.0, abs=0.25)]
             # ... but a retry with a known request_id still gets its job back, full or not
             assert c.submit(tiny_scenario(), request_id="again-1").job_id == waiting_again.job_id
             c.cancel(busy.job_id)
