@@ -11,7 +11,8 @@ ALREADY_EXISTS for a name or request_id already taken; RESOURCE_EXHAUSTED when t
 queue is full (checked before the scenario is read), when too many Solve and ExplainJob
 calls are in progress, or when too many large scenarios wait for validation, each with a
 `google.rpc.RetryInfo` whose retry_delay is when a place is likely to free (0.05 to 30 s: a
-job's typical length over the workers, or a validation's over the validation slots); and
+job's typical length over the workers, or a validation's over the validation slots; callers
+refused by a full queue get turns one such place apart); and
 RESOURCE_EXHAUSTED without one when a caller has too many streams open (closing one frees
 its place); UNAVAILABLE while the server shuts down. An infeasible or time-limited solve
 is not an error: its Result carries the status.
