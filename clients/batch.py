@@ -70,8 +70,11 @@ def write_summary(out_dir: Path, rows: list[dict[str, Any]]) -> Path:
 
 
 def run_batch(patterns: list[str], out_dir: str, *, server: str | None = None, concurrency: int = 4,
-              time_limit: float | None = None, gap: float | None = None, show_progress: bool | None = None) -> list[dict[str, Any]]:
-    """Solve every scenario file; write results and the summary; the summary rows."""
+              time_limit: float | None = None, gap: float | None = None, show_progress: bool | None = None,
+              max_wait: float = 600.0) -> list[dict[str, Any]]:
+    """Solve every scenario file; write results and the summary; the summary rows. On a server,
+    a file refused for lack of room is sent again after the server's delay, for at most
+    ``max_wait`` seconds (:meth:`AllocationClient.solve_many`)."""
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -110,7 +113,8 @@ def run_batch(patterns: list[str], out_dir: str, *, server: str | None = None, c
 
             with AllocationClient(server, timeout=3600) as client:
                 client.solve_many([(str(p), sc) for p, sc in valid], concurrency=concurrency,
-                                  time_limit_seconds=time_limit, mip_rel_gap=gap, on_done=done)
+                                  time_limit_seconds=time_limit, mip_rel_gap=gap, on_done=done,
+                                  max_wait_seconds=max_wait)
         else:
             from lepton_alloc.models import solve_scenario
 
@@ -129,12 +133,17 @@ def register(sub: Any) -> None:
     s.add_argument("--time-limit", dest="time_limit", type=float, default=None, help="override solver.time_limit_seconds")
     s.add_argument("--gap", type=float, default=None, help="override solver.mip_rel_gap")
     s.add_argument("--server", default=os.environ.get("LEPTON_SERVER"), help="HOST:PORT of a Lepton server (env LEPTON_SERVER)")
+    s.add_argument("--max-wait", dest="max_wait", type=float, default=600.0,
+                   help="on a server: seconds a file refused for lack of room keeps waiting its turn")
     s.set_defaults(func=cmd_batch)
 
 
 def cmd_batch(args: Any) -> int:
+    if not args.max_wait >= 0:
+        print("lepton-alloc batch: --max-wait must be 0 or more seconds", file=sys.stderr)
+        return 2
     rows = run_batch(args.paths, args.out, server=args.server, concurrency=args.concurrency,
-                     time_limit=args.time_limit, gap=args.gap)
+                     time_limit=args.time_limit, gap=args.gap, max_wait=args.max_wait)
     if not rows:
         print("no scenario files found", file=sys.stderr)
         return 2
