@@ -337,8 +337,10 @@ class JobManager(SweepJobs):
         a crowd of refused callers came back together and was refused again together (16 clients
         on 40 ms solves: about 1,270 refusals in 10 s, bench/results/load.md)."""
         now = time.monotonic()
-        self._next_turn = max(now, self._next_turn) + self.retry_after()
-        return min(self._next_turn - now, RETRY_AFTER_MAX_SECONDS)
+        # the line is never longer than the longest delay: a burst of refusals by callers that
+        # never come back does not keep later callers waiting the longest delay
+        self._next_turn = min(max(now, self._next_turn) + self.retry_after(), now + RETRY_AFTER_MAX_SECONDS)
+        return self._next_turn - now
 
     def _check_open(self) -> None:
         """Refuse new solves (Draining) once the server is shutting down; under the lock."""

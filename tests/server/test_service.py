@@ -294,6 +294,10 @@ def test_queue_full_is_resource_exhausted(tmp_path: Path) -> None:
             # their lengths, within its bounds
             assert wait_until(lambda: c.get_job(waiting_again.job_id).state == "SUCCEEDED", 20)
             assert 0.05 <= running.manager.retry_after() <= 30.0 and running.manager.retry_after() != 1.0
+            # the line of turns is never longer than the longest delay (30 s), however many were refused
+            with running.manager._lock:
+                turns = [running.manager._retry_turn() for _ in range(1000)]
+            assert turns == sorted(turns) and turns[-1] == pytest.approx(30.0, abs=0.01) and max(turns) <= 30.0
             c.submit(tiny_scenario())  # room again
             with pytest.raises(AllocationError) as info:  # with room, the invalid scenario is judged
                 c.submit(document=bad)
