@@ -158,7 +158,7 @@ class JobManager(SweepJobs):
         # the heartbeat's own clock: ``_wake`` is notified at every enqueue and release, and
         # waiting on it ran the heartbeat's three statements after every job
         self._heartbeat_stop = threading.Event()
-        self._job_seconds = 1.0  # a job's typical wall time (exponential mean), for the retry delay
+        self._job_seconds = 1.0  # a worker task's typical wall time (exponential mean), for the retry delay
         self._next_turn = 0.0  # monotonic time of the last retry turn handed to a refused call
         self.heartbeat_error = ""  # the store's last failure at a heartbeat ("" = fine)
         self._last_take = 0.0
@@ -653,7 +653,7 @@ class JobManager(SweepJobs):
             self._publish(rt, JobEventMsg(EventKind.PROGRESS, progress=rt.pending_progress))
             rt.pending_progress = None
         elapsed = time.monotonic() - started
-        self._job_seconds += JOB_SECONDS_SMOOTHING * (elapsed - self._job_seconds)
+        self._learn_task_seconds(elapsed)
         if outcome.kind == "result" and outcome.result is not None:
             result = outcome.result
             cancelled = result.status == SolveStatus.CANCELLED or rt.cancel.is_set()
@@ -722,14 +722,21 @@ class JobManager(SweepJobs):
     def _run_part(self, worker: Any, rt: _Runtime) -> None:
         """A dispatcher runs one part (an explanation chunk, a sweep chunk) on its worker: a
         sweep's answers go to ``rt.on_item`` as they come, an explanation's with the result."""
+        started = time.monotonic()
         try:
             outcome = worker.run(rt.task, rt.on_item or (lambda _p: None), rt.cancel, rt.hard_limit, self.kill_grace)
+            self._learn_task_seconds(time.monotonic() - started)
             if outcome.kind == "result":
                 rt.part = outcome.result if isinstance(outcome.result, ExplainPart) else None
             elif not rt.cancel.is_set():
                 rt.error = outcome.error or "a part of the work failed in its worker"
         finally:
             rt.done.set()
+
+    def _learn_task_seconds(self, seconds: float) -> None:
+        """A worker's task ended after ``seconds``: a solve, or a part of a sweep or an
+        explanation (a waiting job starts when any of them ends), for the retry delay."""
+        self._job_seconds += JOB_SECONDS_SMOOTHING * (seconds - self._job_seconds)
 
     @staticmethod
     def _audit_of(status: str, objective: float | None, solver_version: str) -> Callable[[JobRecord], AuditRecord]:

@@ -86,6 +86,22 @@ def test_the_asyncio_client_streams_a_sweep_as_the_sync_one(client: AllocationCl
     assert info.summary is not None and info.summary.robust_plan == again.summary.robust_plan
 
 
+def test_a_sweeps_parts_teach_the_retry_delay(tmp_path: Path) -> None:
+    # a waiting job starts when any worker task ends, a sweep's part as much as a solve: a server
+    # that has run only a sweep no longer gives the first guess (1 s over the workers)
+    running = start(tmp_path, workers=2)
+    try:
+        assert running.manager.retry_after() == pytest.approx(0.5)
+        with AllocationClient(f"127.0.0.1:{running.port}") as c:
+            events = list(c.sweep(GRID, tiny_scenario()))
+        assert [e.kind for e in events][-2:] == ["summary", "done"]
+        jobs = running.store.list_jobs(page_size=100)[0]
+        assert [j.kind for j in jobs] == ["sweep"]  # no single solve ran
+        assert running.manager.retry_after() < 0.5  # tiny parts: far shorter than the guess
+    finally:
+        running.stop(grace=0.5)
+
+
 def test_submit_sweep_is_idempotent_and_listed_as_a_sweep_job(client: AllocationClient) -> None:
     base = tiny_scenario()
     a = client.submit_sweep(GRID, base, request_id="sweep-idem-1")
