@@ -47,7 +47,7 @@ from .workers import ExplainPart, ExplainTask, SolveTask, SweepTask, WorkerPool
 
 log = logging.getLogger("lepton_alloc.jobs")
 
-RECENT_RESULTS = 64  # results kept in memory for the unary Solve that waits on them
+RECENT_RESULTS = 64  # results kept in memory for the unary Solves that wait on them (a cancelled one's stays until pushed out)
 # A solve's hard wall-clock limit is its time limit + hard_margin + this much per entry column:
 # building and transferring the model is not covered by the HiGHS time limit (about 1.2e-4 s
 # per column measured at 5,000 markets; bench/results/service_overhead.md), so large models get
@@ -106,6 +106,7 @@ class _Runtime:
     last_emit: float = 0.0
     last_persist: float = 0.0
     pending_progress: Progress | None = None  # the newest progress held back by min_event_interval
+    keep_result: bool = False  # a unary Solve waits: keep the typed result for take_result
     part: ExplainPart | None = None  # an explanation chunk's answer
     error: str = ""
     on_item: Any = None  # a sweep chunk: called with each variant's answer
@@ -373,10 +374,12 @@ class JobManager(SweepJobs):
         who: str = "",
         tenant: str = DEFAULT_TENANT,
         audit: AuditRecord | None = None,
+        keep_result: bool = False,
     ) -> tuple[JobRecord, bool]:
         """Persist and enqueue a job; idempotent on ``request_id`` within the tenant (same body →
         same job). ``audit`` is stored with a new job, in its transaction (see
-        :meth:`Store.create_job`)."""
+        :meth:`Store.create_job`). ``keep_result``: a unary Solve waits for this job, so its
+        typed result is kept for :meth:`take_result` (others are read from the store)."""
         time_limit = self.effective_time_limit(scenario, options.time_limit_seconds)
         gap = scenario.solver.mip_rel_gap if options.mip_rel_gap is None else options.mip_rel_gap
         scenario_json = scenario.canonical_json()  # computed once; the hash below reuses it
@@ -388,6 +391,7 @@ class JobManager(SweepJobs):
         request_hash = hashlib.sha256(body.encode()).hexdigest()
         # the task outside the lock (model size); queued only if the job is new
         rt = self._solve_runtime(uuid.uuid4().hex, scenario, time_limit, gap, tenant, options.debug_ignore_cancel_seconds)
+        rt.keep_result = keep_result
         with self._lock:
             self._check_open()
             if request_id:
@@ -658,7 +662,8 @@ class JobManager(SweepJobs):
             result = outcome.result
             cancelled = result.status == SolveStatus.CANCELLED or rt.cancel.is_set()
             state = JobState.CANCELLED if cancelled else JobState.SUCCEEDED
-            self._keep_result(job_id, result)
+            if rt.keep_result:
+                self._keep_result(job_id, result)
             if self.metrics:  # counted before waiters wake up
                 self.metrics.observe_solve(result.status.value, elapsed)
             self._finish(job_id, state, result_json=result.to_json(), detail=f"solve status {result.status}",

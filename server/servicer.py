@@ -283,7 +283,7 @@ class AllocationServicer(svc_grpc.AllocationServiceServicer):
         options = self._debug_options(context, self._options(request))
         job, _ = self.manager.submit(sc, options=options, scenario_name=name, scenario_revision=rev,
                                      who=self._who(context), tenant=self._tenant(context),
-                                     audit=self._audit_record(context, "submit_solve"))
+                                     audit=self._audit_record(context, "submit_solve"), keep_result=True)
         job_id = job.job_id
         answered = threading.Event()
 

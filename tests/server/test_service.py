@@ -130,6 +130,18 @@ def test_idempotent_resubmission_runs_one_solve(server, client: AllocationClient
     assert len(audits) == 1  # exactly one solve ran
 
 
+def test_only_a_waiting_solve_keeps_a_typed_result_in_memory(server, client: AllocationClient) -> None:
+    # a unary Solve answers from the typed result its job leaves in memory; a job submitted
+    # through the jobs API is read from the store, so nothing of it is kept in the server
+    job = client.submit(tiny_scenario(name="kept"))
+    assert wait_until(lambda: client.get_job(job.job_id).state == "SUCCEEDED", 30)
+    assert server.manager.take_result(job.job_id) is None
+    assert client.get_job(job.job_id).result.objective_value == pytest.approx(TINY_OPTIMUM)
+    before = set(server.manager._results)
+    solved = client.solve(tiny_scenario(name="kept"))  # its result was kept, then taken by the call
+    assert solved.objective_value == pytest.approx(TINY_OPTIMUM) and set(server.manager._results) == before
+
+
 def test_an_end_refused_because_the_job_had_ended_is_still_audited(server, client: AllocationClient) -> None:
     # the race a cancel or a take-over wins against a finishing solve, played out directly: the
     # job's end is recorded by the manager once more, the store refuses the move (the job is
