@@ -16,9 +16,7 @@ Writes a Markdown table (median of each, ratio, the integer columns, equal objec
 from __future__ import annotations
 
 import argparse
-import datetime as _dt
 import json
-import shlex
 import statistics
 import sys
 import time
@@ -26,7 +24,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from bench_build import machine_info  # noqa: E402
+from bench_build import machine_info, machine_lines, report_header  # noqa: E402
 
 SIZES = [(5, 5), (10, 5), (15, 5), (20, 5), (30, 5), (5, 10), (10, 10), (15, 10), (20, 10)]
 SEEDS = (0, 1, 2)
@@ -73,28 +71,19 @@ def main(argv: list[str] | None = None) -> int:
     out_path = Path(args.out)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     out_path.with_suffix(".json").write_text(json.dumps({"rows": rows, "machine": machine_info()}, indent=1))
-    cmd = " ".join([".venv/bin/python", "bench/bench_small_head_start.py", *map(shlex.quote, argv or sys.argv[1:])])
-    lines = [
-        "# Small models: the solve with and without the head start",
-        "",
-        f"Generated {_dt.datetime.now(_dt.UTC):%Y-%m-%d %H:%M} UTC by:",
-        "",
-        "```",
-        cmd,
-        "```",
-        "",
+    lines = report_header(
+        "Small models: the solve with and without the head start",
         f"`solve_model` (head start + transfer + HiGHS, one thread, the scenario's gap), median of {args.repeats}, "
         "the two ways interleaved. Sorted by integer columns. *same objective*: every run of both ways ended "
-        "at the same objective (to 1e-6).",
-        "",
+        "at the same objective (to 1e-6).") + [
         "| instance | integer columns | with head start ms | without ms | with / without | same objective |",
         "|---|---:|---:|---:|---:|---|",
     ]
     for r in rows:
         lines.append(f"| {r['instance']} | {r['integers']} | {r['with_ms']:.1f} | {r['without_ms']:.1f} | "
                      f"{r['ratio']:.2f} | {'yes' if r['same_objective'] else 'no: ' + ', '.join(map(str, r['objectives']))} |")
-    lines += ["", "## Machine", ""] + [f"- {k}: {v}" for k, v in machine_info().items()]
-    out_path.write_text("\n".join(lines) + "\n")
+    lines += machine_lines()
+    out_path.write_text("\n".join(lines))
     print(f"[bench] wrote {out_path}", file=sys.stderr)
     return 0
 

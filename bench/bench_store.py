@@ -18,10 +18,8 @@ SQLite ``:memory:`` (the same SQL without the file), and PostgreSQL when ``--pos
 from __future__ import annotations
 
 import argparse
-import datetime as _dt
 import os
 import resource
-import shlex
 import sys
 import tempfile
 import time
@@ -30,7 +28,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from bench_build import machine_info  # noqa: E402
+from bench_build import machine_lines, report_header  # noqa: E402
 
 
 def _cpu() -> float:
@@ -91,20 +89,18 @@ def main(argv: list[str] | None = None) -> int:
         rows.append((name, m))
         print(f"[bench] {name}: {m['cpu_ms']:.2f} ms CPU, {m['wall_ms']:.2f} ms wall, {m['statements']:.0f} statements",
               file=sys.stderr)
-    lines = [
-        "# The store's share of a solve", "",
-        f"Generated {_dt.datetime.now(_dt.UTC):%Y-%m-%d %H:%M UTC} by:", "", "```",
-        " ".join(shlex.quote(a) for a in [sys.executable, *sys.argv]), "```", "",
+    lines = report_header(
+        "The store's share of a solve",
         f"A job's three transactions as a unary `Solve` makes them (create with its audit record, claim, end "
         f"with the result and its audit record), {args.jobs} jobs in a loop after 20 to warm up, one thread; "
         f"the scenario's JSON {len(scenario_json):,} bytes and the result's {len(result_json):,} bytes (the "
         "10-market scenario of bench_load and its solved result). *CPU* = this process's user + system time "
-        "(on PostgreSQL the database server's is not counted).", "",
+        "(on PostgreSQL the database server's is not counted).") + [
         "| store | CPU ms / job | wall ms / job | SQL statements / job |",
         "|---|---:|---:|---:|",
     ]
     lines += [f"| {name} | {m['cpu_ms']:.2f} | {m['wall_ms']:.2f} | {m['statements']:.0f} |" for name, m in rows]
-    lines += ["", "## Machine", ""] + [f"- {k}: {v}" for k, v in machine_info().items()] + [""]
+    lines += machine_lines()
     Path(args.out).write_text("\n".join(lines), encoding="utf-8")
     print("\n".join(lines))
     return 0

@@ -252,7 +252,7 @@ def _finish(args: argparse.Namespace, currency: str, unit: str, results: list[Va
 def _money(x: float | None) -> str:
     """One decimal; a value that rounds to zero is 0.0, never -0.0 (a regret a hair below zero:
     a variant's own optimum is only proven within its gap)."""
-    return "-" if x is None else f"{x + 0.0 if round(x, 1) != 0 else 0.0:,.1f}"
+    return "-" if x is None else f"{0.0 if round(x, 1) == 0 else x:,.1f}"
 
 
 def render_summary(results: list[VariantResult], s: SweepSummary, currency: str = "", unit: str = "",

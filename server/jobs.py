@@ -41,6 +41,7 @@ from lepton_alloc.models.result import MarketValue, Result, StepValue
 from lepton_alloc.models.scenario import Scenario, entry_columns, parse_scenario
 from lepton_alloc.models.status import JobState, Progress, SolveStatus
 
+from .limits import RETRY_MAX_SECONDS, TypicalSeconds
 from .store import DEFAULT_TENANT, AuditRecord, JobRecord, Store
 from .sweeps import SweepJobs
 from .workers import ExplainPart, ExplainTask, SolveTask, SweepTask, WorkerPool
@@ -68,12 +69,6 @@ class QueueFull(Exception):
     def __init__(self, message: str, retry_after: float):
         super().__init__(message)
         self.retry_after = retry_after
-
-
-# the retry delay a full queue suggests: a running job's typical length over the workers, within these
-RETRY_AFTER_MIN_SECONDS = 0.05
-RETRY_AFTER_MAX_SECONDS = 30.0
-JOB_SECONDS_SMOOTHING = 0.2  # weight of the newest job in the running mean of a job's length
 
 
 class Draining(Exception):
@@ -159,7 +154,7 @@ class JobManager(SweepJobs):
         # the heartbeat's own clock: ``_wake`` is notified at every enqueue and release, and
         # waiting on it ran the heartbeat's three statements after every job
         self._heartbeat_stop = threading.Event()
-        self._job_seconds = 1.0  # a worker task's typical wall time (exponential mean), for the retry delay
+        self._task_seconds = TypicalSeconds()  # a worker task's wall time, for the retry delay
         self._next_turn = 0.0  # monotonic time of the last retry turn handed to a refused call
         self.heartbeat_error = ""  # the store's last failure at a heartbeat ("" = fine)
         self._last_take = 0.0
@@ -328,8 +323,8 @@ class JobManager(SweepJobs):
 
     def retry_after(self) -> float:
         """Seconds until a waiting job is likely to start (and a place in the queue to free): a
-        job's typical length over the number of workers, within RETRY_AFTER_MIN/MAX_SECONDS."""
-        return min(max(self._job_seconds / len(self.pool.workers), RETRY_AFTER_MIN_SECONDS), RETRY_AFTER_MAX_SECONDS)
+        worker task's typical length over the number of workers, within 0.05-30 s."""
+        return self._task_seconds.retry_delay(1 / len(self.pool.workers))
 
     def _retry_turn(self) -> float:
         """The retry delay of one refused call; under the lock. Refused callers are given turns
@@ -340,7 +335,7 @@ class JobManager(SweepJobs):
         now = time.monotonic()
         # the line is never longer than the longest delay: a burst of refusals by callers that
         # never come back does not keep later callers waiting the longest delay
-        self._next_turn = min(max(now, self._next_turn) + self.retry_after(), now + RETRY_AFTER_MAX_SECONDS)
+        self._next_turn = min(max(now, self._next_turn) + self.retry_after(), now + RETRY_MAX_SECONDS)
         return self._next_turn - now
 
     def _check_open(self) -> None:
@@ -741,7 +736,7 @@ class JobManager(SweepJobs):
     def _learn_task_seconds(self, seconds: float) -> None:
         """A worker's task ended after ``seconds``: a solve, or a part of a sweep or an
         explanation (a waiting job starts when any of them ends), for the retry delay."""
-        self._job_seconds += JOB_SECONDS_SMOOTHING * (seconds - self._job_seconds)
+        self._task_seconds.learn(seconds)
 
     @staticmethod
     def _audit_of(status: str, objective: float | None, solver_version: str) -> Callable[[JobRecord], AuditRecord]:

@@ -477,6 +477,28 @@ def _raw(data: bytes) -> _Raw:
     return _Raw(data)
 
 
+# ============================================================================ retry delays
+
+RETRY_MIN_SECONDS, RETRY_MAX_SECONDS = 0.05, 30.0  # the delay a RetryInfo suggests stays within these
+
+
+class TypicalSeconds:
+    """How long a piece of work typically takes (an exponential mean, weight 0.2 for the newest,
+    first guess 1 s), and the retry delay it suggests to a refused caller."""
+
+    SMOOTHING = 0.2
+
+    def __init__(self, first_guess: float = 1.0):
+        self.mean = first_guess
+
+    def learn(self, seconds: float) -> None:
+        self.mean += self.SMOOTHING * (seconds - self.mean)
+
+    def retry_delay(self, pieces_ahead: float) -> float:
+        """``pieces_ahead`` pieces of work at the typical length, within RETRY_MIN/MAX_SECONDS."""
+        return min(max(self.mean * pieces_ahead, RETRY_MIN_SECONDS), RETRY_MAX_SECONDS)
+
+
 # ============================================================================ the validation gate
 
 
@@ -501,8 +523,6 @@ class ValidationGate:
     shortened while it runs, keeps them answering."""
 
     SWITCH_INTERVAL = 0.0005  # seconds; Python's default is 0.005
-    SMOOTHING = 0.2  # weight of the newest validation in the typical validation time
-    RETRY_MIN_SECONDS, RETRY_MAX_SECONDS = 0.05, 30.0
 
     def __init__(self, slots: int, waiting: int, threshold: int):
         self.slots, self.waiting, self.threshold = slots, waiting, threshold
@@ -512,7 +532,7 @@ class ValidationGate:
         self._running = 0
         self._saved_interval: float | None = None
         self._local = threading.local()
-        self._seconds = 1.0  # a large validation's typical wall time (exponential mean), for the retry delay
+        self._typical = TypicalSeconds()  # a large validation's wall time, for the retry delay
 
     @contextlib.contextmanager
     def turn(self, size: int, active: Callable[[], bool] = lambda: True) -> Iterator[None]:
@@ -558,12 +578,11 @@ class ValidationGate:
             return self._retry_after()
 
     def _retry_after(self) -> float:  # under the lock
-        seconds = self._seconds * max(self._running + self._waiting, 1) / max(self.slots, 1)
-        return min(max(seconds, self.RETRY_MIN_SECONDS), self.RETRY_MAX_SECONDS)
+        return self._typical.retry_delay(max(self._running + self._waiting, 1) / max(self.slots, 1))
 
     def _ended(self, seconds: float) -> None:
         with self._lock:
-            self._seconds += self.SMOOTHING * (seconds - self._seconds)
+            self._typical.learn(seconds)
             self._running -= 1
             if self._running == 0 and self._saved_interval is not None:
                 sys.setswitchinterval(self._saved_interval)
